@@ -1,0 +1,102 @@
+/**
+ * `ctr help`, `ctr version`: commands about ctr itself.
+ *
+ * @module
+ */
+import { type CommandSpec, findSubcommand, formatHelp } from "./flags.ts";
+import { type CommandGroup, commandTable } from "./table.ts";
+import { globalFlags } from "./global.ts";
+
+/** ctr's version, kept equal to deno.json's. */
+export const VERSION = "0.1.0";
+
+async function loadGroups(): Promise<CommandGroup[]> {
+  const loaders = [...new Set(Object.values(commandTable))];
+  return await Promise.all(loaders.map((l) => l()));
+}
+
+/** `ctr help` without arguments: every command, by group. */
+async function overview(): Promise<string> {
+  const lines = ["Usage:  ctr [OPTIONS] COMMAND", "", "Build, ship and run OCI containers.", ""];
+  const groups = await loadGroups();
+  for (const g of groups) {
+    const cmds = g.commands.filter((c) => !c.hidden);
+    if (!cmds.length) continue;
+    lines.push(`${g.title}:`);
+    const w = Math.max(...cmds.map((c) => c.name.length));
+    for (const c of cmds) lines.push(`  ${c.name.padEnd(w)}  ${c.description.split("\n")[0]}`);
+    lines.push("");
+  }
+  lines.push("Global Options:");
+  for (const f of globalFlags) {
+    const left = `${"short" in f ? `-${f.short}, ` : "    "}--${f.name}${"value" in f ? ` ${f.value}` : ""}`;
+    lines.push(`  ${left.padEnd(18)} ${f.description}`);
+  }
+  lines.push("", "Run 'ctr COMMAND --help' for more information on a command.");
+  return lines.join("\n");
+}
+
+/**
+ * Finds the spec for a command path such as `["image", "ls"]`.
+ *
+ * @example
+ * ```ts
+ * const spec = await findCommand(["volume", "create"]);
+ * ```
+ */
+export async function findCommand(path: string[]): Promise<CommandSpec | undefined> {
+  const loader = commandTable[path[0]];
+  if (!loader) return undefined;
+  let spec = (await loader()).commands.find((c) => c.name === path[0] || c.aliases?.includes(path[0]));
+  for (const p of path.slice(1)) spec = spec && findSubcommand(spec, p);
+  return spec;
+}
+
+/** The commands of this group. */
+export const commands: CommandSpec[] = [
+  {
+    name: "help",
+    usage: "[COMMAND [SUBCOMMAND]]",
+    description: "Show help for ctr or for one command",
+    async run({ args }) {
+      if (!args.length) {
+        console.log(await overview());
+        return 0;
+      }
+      const spec = await findCommand(args);
+      if (!spec) {
+        console.error(`ctr: unknown help topic: ${args.join(" ")}`);
+        return 1;
+      }
+      console.log(formatHelp(spec, args.join(" ")));
+    },
+  },
+  {
+    name: "version",
+    usage: "[OPTIONS]",
+    description: "Show the ctr version information",
+    flags: [{
+      name: "format",
+      short: "f",
+      type: "string",
+      value: "string",
+      description: "Format output: json",
+    }],
+    maxArgs: 0,
+    run({ flags }) {
+      const info = {
+        Version: VERSION,
+        Deno: Deno.version.deno,
+        V8: Deno.version.v8,
+        TypeScript: Deno.version.typescript,
+        Os: Deno.build.os,
+        Arch: Deno.build.arch,
+      };
+      if (flags.format === "json") console.log(JSON.stringify(info));
+      else for (const [k, v] of Object.entries(info)) console.log(`${(k + ":").padEnd(12)}${v}`);
+    },
+  },
+];
+
+/** Heading for `ctr help`. */
+export const title = "Other commands";

@@ -1,0 +1,26 @@
+/**
+ * Which module defines each top-level command. Kept as a table of lazy imports so that
+ * `ctr COMMAND` loads one command group, and `ctr help` can still list them all.
+ * Each group module exports `title` and `commands: CommandSpec[]`.
+ *
+ * @module
+ */
+import type { CommandSpec } from "./flags.ts";
+
+/** A command group module. */
+export interface CommandGroup {
+  /** Heading under which `ctr help` lists the group's commands. */
+  title: string;
+  commands: CommandSpec[];
+}
+
+/** A lazily imported command group. */
+export type GroupLoader = () => Promise<CommandGroup>;
+
+const system: GroupLoader = () => import("./system.ts");
+
+/** Top-level command name → its group. Several names share one group. */
+export const commandTable: Record<string, GroupLoader> = {
+  help: system,
+  version: system,
+};

@@ -1,0 +1,453 @@
+/**
+ * The one typed binding to libc. Every symbol ctr calls is declared in {@linkcode LIBC_SYMBOLS},
+ * the library is opened once on first use, and every call goes through {@linkcode libc}, whose
+ * methods turn a failure into a {@linkcode SyscallError} naming the call, the errno and the path.
+ *
+ * Threading rule (DESIGN.md §3): these calls run on the calling JS thread. Namespace, root,
+ * cwd and credential changes made here affect only that thread (and children it spawns next),
+ * never Deno's I/O threads — which is exactly what container setup needs, and why credential
+ * calls use raw `syscall(2)` instead of glibc's process-wide wrappers.
+ *
+ * @module
+ */
+import { SyscallError } from "./errno.ts";
+import { AT, SYS } from "./constants.ts";
+
+/** Every libc symbol ctr uses. Variadic C functions (syscall, prctl, fcntl, ioctl) are declared
+ * with fixed integer arguments, which is ABI-compatible on x86_64 and aarch64 for integer args. */
+export const LIBC_SYMBOLS = {
+  __errno_location: { parameters: [], result: "pointer" },
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  unshare: { parameters: ["i32"], result: "i32" },
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  sethostname: { parameters: ["buffer", "usize"], result: "i32" },
+  setdomainname: { parameters: ["buffer", "usize"], result: "i32" },
+  mknod: { parameters: ["buffer", "u32", "u64"], result: "i32" },
+  lchown: { parameters: ["buffer", "u32", "u32"], result: "i32" },
+  fchmodat: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
+  lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
+  llistxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  lremovexattr: { parameters: ["buffer", "buffer"], result: "i32" },
+  utimensat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  renameat2: { parameters: ["i32", "buffer", "i32", "buffer", "u32"], result: "i32" },
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  syscall: { parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" },
+  execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  waitid: { parameters: ["i32", "u32", "buffer", "i32"], result: "i32" },
+  waitid_async: {
+    name: "waitid",
+    parameters: ["i32", "u32", "buffer", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  openpty: { parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"], result: "i32" },
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  read_async: { name: "read", parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  dup3: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  poll_async: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  chdir: { parameters: ["buffer"], result: "i32" },
+  fchdir: { parameters: ["i32"], result: "i32" },
+  chroot: { parameters: ["buffer"], result: "i32" },
+  setsid: { parameters: [], result: "i32" },
+  getpid: { parameters: [], result: "i32" },
+  umask: { parameters: ["u32"], result: "u32" },
+  prlimit: { parameters: ["i32", "i32", "buffer", "buffer"], result: "i32" },
+  statfs: { parameters: ["buffer", "buffer"], result: "i32" },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
+  recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"], result: "isize" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  if_nametoindex: { parameters: ["buffer"], result: "u32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+type Lib = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
+
+let lib: Lib | undefined;
+let errnoPtr: Deno.PointerValue = null;
+
+/** The raw symbols, opened on first use. Prefer the checked wrappers in {@linkcode libc}. */
+export function libcSymbols(): Lib {
+  if (!lib) {
+    lib = Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
+    errnoPtr = lib.__errno_location();
+  }
+  return lib;
+}
+
+/** errno of the last failed call on this (the main) thread. */
+export function lastErrno(): number {
+  libcSymbols();
+  return new Deno.UnsafePointerView(errnoPtr!).getInt32();
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * A NUL-terminated C string.
+ *
+ * @example
+ * ```ts
+ * libcSymbols().chdir(cstr("/"));
+ * ```
+ */
+export function cstr(s: string): Uint8Array<ArrayBuffer> {
+  const b = new Uint8Array(encoder.encode(s).length + 1);
+  encoder.encodeInto(s, b);
+  return b;
+}
+
+function check(ret: number | bigint, call: string, path?: string): number {
+  const n = Number(ret);
+  if (n === -1) throw new SyscallError(call, lastErrno(), path);
+  return n;
+}
+
+/** A NULL-terminated array of pointers to C strings (argv/envp). The strings are kept alive in `keep`. */
+function cstrArray(items: string[], keep: Uint8Array[]): BigUint64Array<ArrayBuffer> {
+  const arr = new BigUint64Array(items.length + 1);
+  items.forEach((s, i) => {
+    const b = cstr(s);
+    keep.push(b);
+    arr[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+  });
+  return arr;
+}
+
+/** Linux makedev(3). */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major), mi = BigInt(minor);
+  return ((ma & 0xfffn) << 8n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n) | ((ma & ~0xfffn) << 32n);
+}
+
+/** A time for {@linkcode libc.utimensat}: seconds and nanoseconds. */
+export interface Timespec {
+  sec: number;
+  nsec: number;
+}
+
+/** Capability sets as 64-bit masks (bit N = capability N). */
+export interface CapSets {
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+}
+
+const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+
+/** Resolves/throws wait status from `siginfo_t` as filled by waitid. */
+export interface WaitResult {
+  pid: number;
+  /** CLD_EXITED=1, CLD_KILLED=2, CLD_DUMPED=3, CLD_STOPPED=5, CLD_CONTINUED=6. */
+  code: number;
+  /** Exit status or signal number. */
+  status: number;
+}
+
+/**
+ * Checked libc calls. Each throws {@linkcode SyscallError} on failure.
+ *
+ * @example
+ * ```ts
+ * libc.mount("proc", "/proc", "proc", MS.NOSUID | MS.NODEV | MS.NOEXEC);
+ * ```
+ */
+export const libc = {
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string): void {
+    const s = libcSymbols();
+    check(
+      s.mount(
+        source === null ? null : cstr(source),
+        cstr(target),
+        fstype === null ? null : cstr(fstype),
+        BigInt(flags),
+        data === undefined ? null : cstr(data),
+      ),
+      `mount ${fstype ?? ""} ${JSON.stringify(source ?? "")} on`.replace(/\s+/g, " "),
+      target,
+    );
+  },
+  umount(target: string, flags = 0): void {
+    check(libcSymbols().umount2(cstr(target), flags), "umount2", target);
+  },
+  unshare(flags: number): void {
+    check(libcSymbols().unshare(flags), "unshare", `0x${flags.toString(16)}`);
+  },
+  setns(fd: number, nstype = 0): void {
+    check(libcSymbols().setns(fd, nstype), "setns", `fd ${fd}`);
+  },
+  pivotRoot(newRoot: string, putOld: string): void {
+    const s = libcSymbols();
+    const a = cstr(newRoot), b = cstr(putOld);
+    check(s.syscall(BigInt(SYS.pivot_root), ptr(a), ptr(b), 0n, 0n, 0n, 0n), "pivot_root", newRoot);
+  },
+  sethostname(name: string): void {
+    const b = encoder.encode(name);
+    check(libcSymbols().sethostname(b, BigInt(b.length)), "sethostname", name);
+  },
+  setdomainname(name: string): void {
+    const b = encoder.encode(name);
+    check(libcSymbols().setdomainname(b, BigInt(b.length)), "setdomainname", name);
+  },
+  mknod(path: string, mode: number, major = 0, minor = 0): void {
+    check(libcSymbols().mknod(cstr(path), mode, makedev(major, minor)), "mknod", path);
+  },
+  lchown(path: string, uid: number, gid: number): void {
+    check(libcSymbols().lchown(cstr(path), uid >>> 0, gid >>> 0), "lchown", path);
+  },
+  /** chmod without following a final symlink (fails with EOPNOTSUPP on a symlink itself). */
+  lchmod(path: string, mode: number): void {
+    check(libcSymbols().fchmodat(AT.FDCWD, cstr(path), mode, 0), "fchmodat", path);
+  },
+  lsetxattr(path: string, name: string, value: Uint8Array<ArrayBuffer>, flags = 0): void {
+    check(
+      libcSymbols().lsetxattr(cstr(path), cstr(name), value, BigInt(value.length), flags),
+      `lsetxattr ${name}`,
+      path,
+    );
+  },
+  /** Value of an xattr, or null when the file does not have it. */
+  lgetxattr(path: string, name: string): Uint8Array | null {
+    const s = libcSymbols();
+    const p = cstr(path), n = cstr(name);
+    let size = Number(s.lgetxattr(p, n, null, 0n));
+    if (size === -1) {
+      const e = lastErrno();
+      if (e === 61) return null; // ENODATA
+      throw new SyscallError(`lgetxattr ${name}`, e, path);
+    }
+    const buf = new Uint8Array(size);
+    size = check(s.lgetxattr(p, n, buf, BigInt(size)), `lgetxattr ${name}`, path);
+    return buf.subarray(0, size);
+  },
+  llistxattr(path: string): string[] {
+    const s = libcSymbols();
+    const p = cstr(path);
+    const size = check(s.llistxattr(p, null, 0n), "llistxattr", path);
+    if (size === 0) return [];
+    const buf = new Uint8Array(size);
+    const got = check(s.llistxattr(p, buf, BigInt(size)), "llistxattr", path);
+    return decoder.decode(buf.subarray(0, got)).split("\0").filter((x) => x);
+  },
+  lremovexattr(path: string, name: string): void {
+    check(libcSymbols().lremovexattr(cstr(path), cstr(name)), `lremovexattr ${name}`, path);
+  },
+  /** Sets atime and mtime; does not follow a final symlink (so symlinks get their own times). */
+  utimensat(path: string, atime: Timespec, mtime: Timespec, followSymlink = false): void {
+    const t = new BigInt64Array([
+      BigInt(atime.sec),
+      BigInt(atime.nsec),
+      BigInt(mtime.sec),
+      BigInt(mtime.nsec),
+    ]);
+    check(
+      libcSymbols().utimensat(AT.FDCWD, cstr(path), t, followSymlink ? 0 : AT.SYMLINK_NOFOLLOW),
+      "utimensat",
+      path,
+    );
+  },
+  /** rename(2) with flags: 1 = RENAME_NOREPLACE, 2 = RENAME_EXCHANGE. */
+  renameat2(from: string, to: string, flags: number): void {
+    check(libcSymbols().renameat2(AT.FDCWD, cstr(from), AT.FDCWD, cstr(to), flags), "renameat2", from);
+  },
+  prctl(option: number, a2: number | bigint = 0, a3: number | bigint = 0, a4 = 0, a5 = 0): number {
+    return check(
+      libcSymbols().prctl(option, BigInt(a2), BigInt(a3), BigInt(a4), BigInt(a5)),
+      `prctl ${option}`,
+    );
+  },
+  /** Raw syscall(2) with up to six integer arguments. */
+  syscall(nr: number, ...args: (number | bigint)[]): number {
+    const a = [...args.map(BigInt), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
+    return check(libcSymbols().syscall(BigInt(nr), a[0], a[1], a[2], a[3], a[4], a[5]), `syscall ${nr}`);
+  },
+  /** setresuid for the calling thread only (raw syscall; glibc's wrapper changes all threads). */
+  setresuid(r: number, e: number, s: number): void {
+    check(
+      libcSymbols().syscall(BigInt(SYS.setresuid), BigInt(r), BigInt(e), BigInt(s), 0n, 0n, 0n),
+      "setresuid",
+    );
+  },
+  /** setresgid for the calling thread only. */
+  setresgid(r: number, e: number, s: number): void {
+    check(
+      libcSymbols().syscall(BigInt(SYS.setresgid), BigInt(r), BigInt(e), BigInt(s), 0n, 0n, 0n),
+      "setresgid",
+    );
+  },
+  /** setgroups for the calling thread only. */
+  setgroups(gids: number[]): void {
+    const arr = new Uint32Array(gids);
+    check(
+      libcSymbols().syscall(BigInt(SYS.setgroups), BigInt(gids.length), ptr(arr), 0n, 0n, 0n, 0n),
+      "setgroups",
+    );
+  },
+  capget(pid = 0): CapSets {
+    const hdr = new Uint32Array([LINUX_CAPABILITY_VERSION_3, pid]);
+    const data = new Uint32Array(6);
+    check(libcSymbols().syscall(BigInt(SYS.capget), ptr(hdr), ptr(data), 0n, 0n, 0n, 0n), "capget");
+    const join = (lo: number, hi: number) => (BigInt(hi) << 32n) | BigInt(lo);
+    return {
+      effective: join(data[0], data[3]),
+      permitted: join(data[1], data[4]),
+      inheritable: join(data[2], data[5]),
+    };
+  },
+  /** capset for the calling thread. */
+  capset(sets: CapSets): void {
+    const hdr = new Uint32Array([LINUX_CAPABILITY_VERSION_3, 0]);
+    const lo = (v: bigint) => Number(v & 0xffffffffn), hi = (v: bigint) => Number((v >> 32n) & 0xffffffffn);
+    const data = new Uint32Array([
+      lo(sets.effective),
+      lo(sets.permitted),
+      lo(sets.inheritable),
+      hi(sets.effective),
+      hi(sets.permitted),
+      hi(sets.inheritable),
+    ]);
+    check(libcSymbols().syscall(BigInt(SYS.capset), ptr(hdr), ptr(data), 0n, 0n, 0n, 0n), "capset");
+  },
+  /** Replaces the process image. Returns only by throwing. */
+  execve(path: string, argv: string[], env: string[]): never {
+    const keep: Uint8Array[] = [];
+    const a = cstrArray(argv, keep), e = cstrArray(env, keep);
+    libcSymbols().execve(cstr(path), a, e);
+    throw new SyscallError("execve", lastErrno(), path);
+  },
+  kill(pid: number, signal: number): void {
+    check(libcSymbols().kill(pid, signal), "kill", String(pid));
+  },
+  pidfdOpen(pid: number): number {
+    return check(
+      libcSymbols().syscall(BigInt(SYS.pidfd_open), BigInt(pid), 0n, 0n, 0n, 0n, 0n),
+      "pidfd_open",
+      String(pid),
+    );
+  },
+  pidfdSendSignal(pidfd: number, signal: number): void {
+    check(
+      libcSymbols().syscall(BigInt(SYS.pidfd_send_signal), BigInt(pidfd), BigInt(signal), 0n, 0n, 0n, 0n),
+      "pidfd_send_signal",
+    );
+  },
+  /**
+   * waitid(2). `idtype`: 0 P_ALL, 1 P_PID, 3 P_PIDFD. Options: WEXITED=4, WNOHANG=1,
+   * WNOWAIT=0x01000000. Returns null when WNOHANG found nothing.
+   */
+  waitid(idtype: number, id: number, options: number): WaitResult | null {
+    const info = new Int32Array(32);
+    check(libcSymbols().waitid(idtype, id, info, options), "waitid", String(id));
+    return parseSiginfo(info);
+  },
+  /** waitid on a Deno blocking-pool thread, so the event loop keeps running. */
+  async waitidAsync(idtype: number, id: number, options: number): Promise<WaitResult | null> {
+    const info = new Int32Array(32);
+    const r = await libcSymbols().waitid_async(idtype, id, info, options);
+    // errno lives on the pool thread and cannot be read here; for a well-formed call the
+    // only failure is ECHILD (no such child).
+    if (r === -1) throw new SyscallError("waitid", 10, String(id));
+    return parseSiginfo(info);
+  },
+  /** A new pseudo-terminal pair. */
+  openpty(): { master: number; slave: number } {
+    const m = new Int32Array(1), s = new Int32Array(1);
+    check(libcSymbols().openpty(m, s, null, null, null), "openpty");
+    return { master: m[0], slave: s[0] };
+  },
+  open(path: string, flags: number, mode = 0o644): number {
+    return check(libcSymbols().open(cstr(path), flags, mode), "open", path);
+  },
+  close(fd: number): void {
+    check(libcSymbols().close(fd), "close", `fd ${fd}`);
+  },
+  read(fd: number, buf: Uint8Array<ArrayBuffer>): number {
+    return check(libcSymbols().read(fd, buf, BigInt(buf.length)), "read", `fd ${fd}`);
+  },
+  write(fd: number, buf: Uint8Array<ArrayBuffer>): number {
+    return check(libcSymbols().write(fd, buf, BigInt(buf.length)), "write", `fd ${fd}`);
+  },
+  dup3(oldfd: number, newfd: number, flags = 0): void {
+    check(libcSymbols().dup3(oldfd, newfd, flags), "dup3", `fd ${oldfd}`);
+  },
+  fcntl(fd: number, cmd: number, arg = 0): number {
+    return check(libcSymbols().fcntl(fd, cmd, BigInt(arg)), `fcntl ${cmd}`, `fd ${fd}`);
+  },
+  ioctl(fd: number, request: number, arg: Uint8Array<ArrayBuffer> | null = null): number {
+    return check(
+      libcSymbols().ioctl(fd, BigInt(request), arg),
+      `ioctl 0x${request.toString(16)}`,
+      `fd ${fd}`,
+    );
+  },
+  /** pipe2(2): returns [readEnd, writeEnd]. */
+  pipe(flags = 0): [number, number] {
+    const fds = new Int32Array(2);
+    check(libcSymbols().pipe2(fds, flags), "pipe2");
+    return [fds[0], fds[1]];
+  },
+  chdir(path: string): void {
+    check(libcSymbols().chdir(cstr(path)), "chdir", path);
+  },
+  fchdir(fd: number): void {
+    check(libcSymbols().fchdir(fd), "fchdir", `fd ${fd}`);
+  },
+  chroot(path: string): void {
+    check(libcSymbols().chroot(cstr(path)), "chroot", path);
+  },
+  setsid(): number {
+    return check(libcSymbols().setsid(), "setsid");
+  },
+  getpid(): number {
+    return libcSymbols().getpid();
+  },
+  umask(mask: number): number {
+    return libcSymbols().umask(mask);
+  },
+  /** prlimit(2) setting a resource's soft and hard limits (-1 = unlimited). */
+  setrlimit(pid: number, resource: number, soft: number, hard: number): void {
+    const v = (n: number) => (n < 0 ? 0xffffffffffffffffn : BigInt(n));
+    const lim = new BigUint64Array([v(soft), v(hard)]);
+    check(libcSymbols().prlimit(pid, resource, lim, null), "prlimit", String(resource));
+  },
+  /** f_type of the filesystem holding `path` (e.g. 0x63677270 for cgroup2). */
+  statfsType(path: string): number {
+    const buf = new BigInt64Array(15);
+    check(libcSymbols().statfs(cstr(path), buf), "statfs", path);
+    return Number(buf[0]);
+  },
+};
+
+function ptr(b: BufferSource): bigint {
+  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b as Uint8Array<ArrayBuffer>)));
+}
+
+function parseSiginfo(info: Int32Array): WaitResult | null {
+  // siginfo_t for SIGCHLD: si_signo, si_errno, si_code, (pad on 64-bit), si_pid, si_uid, si_status.
+  const pid = info[4];
+  if (pid === 0) return null;
+  return { pid, code: info[2], status: info[6] };
+}
+
+/**
+ * Docker-style exit code for a wait result: the status when exited, 128+signal when killed.
+ *
+ * @example
+ * ```ts
+ * exitCodeOf({ pid: 9, code: 2, status: 9 }); // 137
+ * ```
+ */
+export function exitCodeOf(w: WaitResult): number {
+  return w.code === 1 ? w.status : 128 + w.status;
+}
