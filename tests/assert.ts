@@ -25,7 +25,10 @@ export function assert(cond: unknown, msg = "Assertion failed"): asserts cond {
 function isDeepEqual(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
+  // Rows from node:sqlite have a null prototype; they still equal a plain object literal.
+  const plain = (p: unknown) => p === null || p === Object.prototype;
+  const pa = Object.getPrototypeOf(a), pb = Object.getPrototypeOf(b);
+  if (pa !== pb && !(plain(pa) && plain(pb))) return false;
   if (a instanceof Date) return a.getTime() === (b as Date).getTime();
   if (ArrayBuffer.isView(a)) {
     const x = a as unknown as ArrayLike<unknown>, y = b as unknown as ArrayLike<unknown>;
