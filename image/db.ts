@@ -87,15 +87,24 @@ export function migrate(db: Database, schemas: Schema[]): void {
         | { version: number }
         | undefined)?.version ?? 0,
     );
-  if (schemas.every((s) => current(s.component) >= s.migrations.length)) return;
+  const checkNotNewer = (s: Schema, have: number) => {
+    if (have > s.migrations.length) {
+      throw new Error(
+        `Database schema of "${s.component}" is newer (v${have}) than this ctr knows (v${s.migrations.length})`,
+      );
+    }
+  };
+  if (
+    schemas.every((s) => {
+      const have = current(s.component);
+      checkNotNewer(s, have);
+      return have === s.migrations.length;
+    })
+  ) return;
   transaction(db, () => {
     for (const s of schemas) {
       const have = current(s.component);
-      if (have > s.migrations.length) {
-        throw new Error(
-          `Database schema of "${s.component}" is newer (v${have}) than this ctr knows (v${s.migrations.length})`,
-        );
-      }
+      checkNotNewer(s, have);
       for (let v = have; v < s.migrations.length; v++) db.exec(s.migrations[v]);
       if (have < s.migrations.length) {
         db.prepare(
