@@ -421,6 +421,14 @@ export const libc = {
     const lim = new BigUint64Array([v(soft), v(hard)]);
     check(libcSymbols().prlimit(pid, resource, lim, null), "prlimit", String(resource));
   },
+  /** socket(2); returns the new descriptor. */
+  socket(domain: number, type: number, protocol: number): number {
+    return check(libcSymbols().socket(domain, type, protocol), "socket", `${domain}/${protocol}`);
+  },
+  /** bind(2) to a raw sockaddr. */
+  bind(fd: number, addr: Uint8Array<ArrayBuffer>): void {
+    check(libcSymbols().bind(fd, addr, addr.length), "bind", `fd ${fd}`);
+  },
   /** f_type of the filesystem holding `path` (e.g. 0x63677270 for cgroup2). */
   statfsType(path: string): number {
     const buf = new BigInt64Array(15);
