@@ -18,9 +18,14 @@ export interface CommandGroup {
 export type GroupLoader = () => Promise<CommandGroup>;
 
 const system: GroupLoader = () => import("./system.ts");
+const distribution: GroupLoader = () => import("./distribution.ts");
 
 /** Top-level command name → its group. Several names share one group. */
 export const commandTable: Record<string, GroupLoader> = {
   help: system,
   version: system,
+  pull: distribution,
+  push: distribution,
+  login: distribution,
+  logout: distribution,
 };

@@ -1,0 +1,259 @@
+/**
+ * `ctr pull`, `ctr push`, `ctr login`, `ctr logout`: flags and output. The work is done by
+ * `image/distribution/`, imported lazily inside the handlers.
+ *
+ * Output follows Docker: progress on stdout, then `Digest:` / `Status:` lines and the full
+ * name for a pull; `TAG: digest: … size: …` for a push. Failures print `ctr: …` and exit 1
+ * (Docker's code for a failed pull, push or login); bad flags exit 125.
+ *
+ * @module
+ */
+import { ExitCodeError, UsageError } from "../errors.ts";
+import type { CommandSpec } from "./flags.ts";
+import { rootDir } from "./global.ts";
+
+async function fail<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ExitCodeError) throw e;
+    throw new ExitCodeError(1, e instanceof Error ? e.message : String(e));
+  }
+}
+
+async function openStore() {
+  const [{ ImageStore }, { distributionSchema }] = await Promise.all([
+    import("../image/image_store.ts"),
+    import("../image/distribution/origins.ts"),
+  ]);
+  return ImageStore.open(rootDir(), [distributionSchema]);
+}
+
+async function readStdinAll(): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  for await (const c of Deno.stdin.readable) chunks.push(c);
+  return new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
+}
+
+async function prompt(question: string, secret: boolean): Promise<string> {
+  const enc = new TextEncoder();
+  await Deno.stderr.write(enc.encode(question));
+  if (secret && Deno.stdin.isTerminal()) Deno.stdin.setRaw(true);
+  try {
+    const buf = new Uint8Array(1);
+    const bytes: number[] = [];
+    for (;;) {
+      const n = await Deno.stdin.read(buf);
+      if (n === null) break;
+      const b = buf[0];
+      if (b === 0x0a || b === 0x0d) break;
+      if (b === 0x03) throw new ExitCodeError(130);
+      if (b === 0x7f || b === 0x08) bytes.pop();
+      else bytes.push(b);
+    }
+    return new TextDecoder().decode(new Uint8Array(bytes));
+  } finally {
+    if (secret && Deno.stdin.isTerminal()) {
+      Deno.stdin.setRaw(false);
+      await Deno.stderr.write(enc.encode("\n"));
+    }
+  }
+}
+
+/** The commands of this group. */
+export const commands: CommandSpec[] = [
+  {
+    name: "pull",
+    usage: "[OPTIONS] NAME[:TAG|@DIGEST]",
+    description: "Download an image from a registry",
+    minArgs: 1,
+    maxArgs: 1,
+    flags: [
+      {
+        name: "all-tags",
+        short: "a",
+        type: "bool",
+        description: "Download all tagged images in the repository",
+      },
+      {
+        name: "platform",
+        type: "string",
+        value: "string",
+        description: "Set platform if server is multi-platform capable",
+      },
+      { name: "quiet", short: "q", type: "bool", description: "Suppress verbose output" },
+      { name: "disable-content-trust", type: "bool", description: "Skip image verification", hidden: true },
+    ],
+    run: ({ flags, args }) =>
+      fail(async () => {
+        const { pullImage, listRemoteTags } = await import("../image/distribution/pull.ts");
+        const { parsePlatform } = await import("../image/oci.ts");
+        const { parseReference, familiarName } = await import("../image/reference.ts");
+        const { loadRegistryConfig } = await import("../image/distribution/config.ts");
+        const { createProgress, silentProgress } = await import("../image/distribution/progress.ts");
+        const ref = parseReference(args[0]); // refuses bad names before any network traffic
+        const platform = flags.platform ? parsePlatform(String(flags.platform)) : undefined;
+        if (flags["all-tags"] && (ref.tag !== undefined || ref.digest !== undefined)) {
+          throw new UsageError("tag can't be used with --all-tags/-a", "pull");
+        }
+        const root = rootDir();
+        const config = await loadRegistryConfig(root);
+        const quiet = Boolean(flags.quiet);
+        const progress = quiet ? silentProgress : createProgress();
+        const store = await openStore();
+        const unpack = await unpacker(root, store);
+        try {
+          const targets = flags["all-tags"]
+            ? (await listRemoteTags(args[0], { config })).map((t) => familiarName({ ...ref, tag: t }))
+            : [args[0]];
+          let last;
+          for (const target of targets) {
+            last = await pullImage(store, target, {
+              config,
+              progress,
+              platform,
+              platformExplicit: platform !== undefined,
+              unpack,
+            });
+            if (!quiet && !flags["all-tags"]) {
+              console.log(`Digest: ${last.digest}`);
+              console.log(
+                `Status: ${
+                  last.upToDate ? "Image is up to date" : "Downloaded newer image"
+                } for ${last.familiar}`,
+              );
+            } else if (!quiet) console.log(`Digest: ${last.digest}`);
+          }
+          if (last) {
+            if (flags["all-tags"] && !quiet) {
+              console.log(
+                `Status: Downloaded newer image for ${familiarName({ domain: ref.domain, path: ref.path })}`,
+              );
+            }
+            console.log(
+              flags["all-tags"] ? `${ref.domain}/${ref.path}` : last.name,
+            );
+          }
+        } finally {
+          store.close();
+        }
+      }),
+  },
+  {
+    name: "push",
+    usage: "[OPTIONS] NAME[:TAG]",
+    description: "Upload an image to a registry",
+    minArgs: 1,
+    maxArgs: 1,
+    flags: [
+      {
+        name: "all-tags",
+        short: "a",
+        type: "bool",
+        description: "Push all tags of an image to the repository",
+      },
+      { name: "quiet", short: "q", type: "bool", description: "Suppress verbose output" },
+      { name: "disable-content-trust", type: "bool", description: "Skip image signing", hidden: true },
+    ],
+    run: ({ flags, args }) =>
+      fail(async () => {
+        const { pushImage } = await import("../image/distribution/push.ts");
+        const { parseReference } = await import("../image/reference.ts");
+        const { loadRegistryConfig } = await import("../image/distribution/config.ts");
+        const { createProgress, silentProgress } = await import("../image/distribution/progress.ts");
+        const ref = parseReference(args[0]);
+        if (flags["all-tags"] && ref.tag !== undefined) {
+          throw new UsageError("tag can't be used with --all-tags/-a", "push");
+        }
+        const config = await loadRegistryConfig(rootDir());
+        const quiet = Boolean(flags.quiet);
+        const store = await openStore();
+        try {
+          const pushed = await pushImage(store, args[0], {
+            config,
+            progress: quiet ? silentProgress : createProgress(),
+            allTags: Boolean(flags["all-tags"]),
+          });
+          if (quiet) { for (const p of pushed) console.log(p.name); }
+        } finally {
+          store.close();
+        }
+      }),
+  },
+  {
+    name: "login",
+    usage: "[OPTIONS] [SERVER]",
+    description:
+      "Log in to a registry.\nIf no server is specified, the default is docker.io.\nCredentials are stored in $DOCKER_CONFIG/config.json (default ~/.docker/config.json).",
+    maxArgs: 1,
+    flags: [
+      { name: "username", short: "u", type: "string", value: "string", description: "Username" },
+      { name: "password", short: "p", type: "string", value: "string", description: "Password" },
+      { name: "password-stdin", type: "bool", description: "Take the password from stdin" },
+    ],
+    run: ({ flags, args }) =>
+      fail(async () => {
+        const { login, loginRegistry } = await import("../image/distribution/login.ts");
+        const { loadRegistryConfig } = await import("../image/distribution/config.ts");
+        const registry = loginRegistry(args[0]);
+        let username = flags.username as string | undefined;
+        let password = flags.password as string | undefined;
+        if (flags["password-stdin"]) {
+          if (password !== undefined) {
+            throw new UsageError("--password and --password-stdin are mutually exclusive", "login");
+          }
+          if (username === undefined) {
+            throw new UsageError("Must provide --username with --password-stdin", "login");
+          }
+          password = (await readStdinAll()).replace(/\r?\n$/, "");
+        } else if (password !== undefined) {
+          console.error("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+        }
+        if (username === undefined) {
+          if (!Deno.stdin.isTerminal()) {
+            throw new UsageError("Cannot perform an interactive login from a non TTY device", "login");
+          }
+          username = (await prompt("Username: ", false)).trim();
+        }
+        if (!username) {
+          throw new UsageError("Username is required", "login");
+        }
+        if (password === undefined) {
+          if (!Deno.stdin.isTerminal()) {
+            throw new UsageError("Cannot perform an interactive login from a non TTY device", "login");
+          }
+          password = await prompt("Password: ", true);
+        }
+        if (!password) throw new UsageError("Password is required", "login");
+        await login(registry, { username, password }, { config: await loadRegistryConfig(rootDir()) });
+        console.log("Login Succeeded");
+      }),
+  },
+  {
+    name: "logout",
+    usage: "[SERVER]",
+    description: "Log out from a registry.\nIf no server is specified, the default is docker.io.",
+    maxArgs: 1,
+    run: ({ args }) =>
+      fail(async () => {
+        const { logout, loginRegistry } = await import("../image/distribution/login.ts");
+        const { authKey } = await import("../image/distribution/credentials.ts");
+        const registry = loginRegistry(args[0]);
+        const shown = authKey(registry);
+        if (await logout(registry)) console.log(`Removing login credentials for ${shown}`);
+        else console.log(`Not logged in to ${shown}`);
+      }),
+  },
+];
+
+/**
+ * The unpacker passed to pulls. INTEGRATION POINT: returns the snapshot store's
+ * `prepare` once `image/snapshots.ts` exists; until then layers are only fetched and stored.
+ */
+// deno-lint-ignore require-await
+async function unpacker(_root: string, _store: unknown) {
+  return undefined;
+}
+
+/** Heading for `ctr help`. */
+export const title = "Registry commands";
