@@ -193,6 +193,7 @@ export const SYS: Record<string, number> = Deno.build.arch === "aarch64"
     mount_setattr: 442,
     gettid: 178,
     keyctl: 219,
+    bpf: 280,
   }
   : {
     setgroups: 116,
@@ -211,4 +212,5 @@ export const SYS: Record<string, number> = Deno.build.arch === "aarch64"
     mount_setattr: 442,
     gettid: 186,
     keyctl: 250,
+    bpf: 321,
   };

@@ -69,6 +69,7 @@ export const LIBC_SYMBOLS = {
   recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"], result: "isize" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   if_nametoindex: { parameters: ["buffer"], result: "u32" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Lib = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
@@ -429,6 +430,32 @@ export const libc = {
   bind(fd: number, addr: Uint8Array<ArrayBuffer>): void {
     check(libcSymbols().bind(fd, addr, addr.length), "bind", `fd ${fd}`);
   },
+  /** bpf(2) with an attribute union already laid out in `attr`; returns the call's result (an fd for loads). */
+  bpf(cmd: number, attr: Uint8Array<ArrayBuffer>, what: string): number {
+    return check(
+      libcSymbols().syscall(BigInt(SYS.bpf), BigInt(cmd), ptr(attr), BigInt(attr.length), 0n, 0n, 0n),
+      "bpf",
+      what,
+    );
+  },
+  /**
+   * seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog) for the calling thread: `filter` holds the
+   * classic BPF program as 8-byte `sock_filter` records. Needs no_new_privs or CAP_SYS_ADMIN.
+   */
+  seccompSetFilter(filter: Uint8Array<ArrayBuffer>, flags = 0): number {
+    if (filter.length % 8 !== 0 || filter.length === 0) throw new RangeError("Invalid BPF program length");
+    // struct sock_fprog { unsigned short len; struct sock_filter *filter; } (pointer at offset 8).
+    const fprog = new BigUint64Array([BigInt(filter.length / 8), ptr(filter)]);
+    return check(
+      libcSymbols().syscall(BigInt(SYS.seccomp), 1n, BigInt(flags), ptr(fprog), 0n, 0n, 0n),
+      "seccomp",
+      "SECCOMP_SET_MODE_FILTER",
+    );
+  },
+  /** eventfd(2): a counter fd (flags: O.NONBLOCK, O.CLOEXEC share EFD_* values). */
+  eventfd(initval: number, flags: number): number {
+    return check(libcSymbols().eventfd(initval, flags), "eventfd");
+  },
   /** f_type of the filesystem holding `path` (e.g. 0x63677270 for cgroup2). */
   statfsType(path: string): number {
     const buf = new BigInt64Array(15);
@@ -436,6 +463,19 @@ export const libc = {
     return Number(buf[0]);
   },
 };
+
+/**
+ * The address of a buffer's bytes, for structures that hold pointers (keep the buffer referenced
+ * until the call returns).
+ *
+ * @example
+ * ```ts
+ * const attr = new BigUint64Array([addressOf(insns)]);
+ * ```
+ */
+export function addressOf(b: BufferSource): bigint {
+  return ptr(b);
+}
 
 function ptr(b: BufferSource): bigint {
   return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b as Uint8Array<ArrayBuffer>)));
