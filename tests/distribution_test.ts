@@ -7,7 +7,7 @@
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
 import { ctr, type RunResult, withRoot } from "./helpers.ts";
-import { buildImage, buildIndex, storeImage } from "./image_builder.ts";
+import { buildImage, buildIndex, randomBytes, storeImage } from "./image_builder.ts";
 import { type Hook, StubRegistry } from "./stub_registry.ts";
 import { digestOf } from "../image/digest.ts";
 import { ImageStore } from "../image/image_store.ts";
@@ -51,13 +51,6 @@ async function withStub<T>(
   } finally {
     await stub.close();
   }
-}
-
-/** Random bytes (incompressible: a layer of exactly this size). */
-export function randomBytes(n: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(n);
-  for (let o = 0; o < n; o += 65536) crypto.getRandomValues(out.subarray(o, Math.min(n, o + 65536)));
-  return out;
 }
 
 const small = () =>

@@ -55,6 +55,20 @@ export function makeTar(files: Record<string, string | Uint8Array>): Uint8Array<
   return out;
 }
 
+/**
+ * Random bytes: incompressible, so a "layer" of exactly this size.
+ *
+ * @example
+ * ```ts
+ * const img = buildImage([randomBytes(1 << 20)]);
+ * ```
+ */
+export function randomBytes(n: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(n);
+  for (let o = 0; o < n; o += 65536) crypto.getRandomValues(out.subarray(o, Math.min(n, o + 65536)));
+  return out;
+}
+
 /** A built blob. */
 export interface Blob {
   digest: string;

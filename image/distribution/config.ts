@@ -11,7 +11,8 @@
  *   "registry-mirrors": ["https://mirror.example.com"],
  *   "registry-host-mirrors": { "quay.io": ["http://127.0.0.1:5001"] },
  *   "max-concurrent-downloads": 3,
- *   "max-concurrent-uploads": 5
+ *   "max-concurrent-uploads": 5,
+ *   "max-download-attempts": 5
  * }
  * ```
  *
@@ -25,6 +26,8 @@
  *   registry itself. Pushes never use mirrors.
  * - `max-concurrent-downloads` (default 3) / `max-concurrent-uploads` (default 5): layers
  *   fetched / pushed at the same time.
+ * - `max-download-attempts` (default 5): attempts per registry request (and per stalled
+ *   download without progress) before giving up, with exponential back-off in between.
  *
  * Pure except {@linkcode loadRegistryConfig}.
  *
@@ -39,6 +42,8 @@ export interface RegistryConfig {
   mirrors: Record<string, string[]>;
   maxConcurrentDownloads: number;
   maxConcurrentUploads: number;
+  /** Attempts per request before giving up. */
+  maxAttempts: number;
 }
 
 /** The settings when there is no config file. */
@@ -47,6 +52,7 @@ export const DEFAULT_REGISTRY_CONFIG: RegistryConfig = {
   mirrors: {},
   maxConcurrentDownloads: 3,
   maxConcurrentUploads: 5,
+  maxAttempts: 5,
 };
 
 /** Where the API of `docker.io` really is. */
@@ -121,6 +127,11 @@ export function parseRegistryConfig(doc: unknown, file = "config"): RegistryConf
       o["max-concurrent-uploads"],
       "max-concurrent-uploads",
       DEFAULT_REGISTRY_CONFIG.maxConcurrentUploads,
+    ),
+    maxAttempts: positiveInt(
+      o["max-download-attempts"],
+      "max-download-attempts",
+      DEFAULT_REGISTRY_CONFIG.maxAttempts,
     ),
   };
 }

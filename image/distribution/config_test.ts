@@ -59,6 +59,7 @@ Deno.test("parseRegistryConfig: Docker's daemon.json keys, validated", () => {
       mirrors: { "docker.io": ["https://m.example"], "quay.io": ["http://127.0.0.1:9"] },
       maxConcurrentDownloads: 6,
       maxConcurrentUploads: 5,
+      maxAttempts: 5,
     },
   );
   assertThrows(() => parseRegistryConfig({ "max-concurrent-downloads": 0 }), TypeError, "positive integer");

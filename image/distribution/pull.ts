@@ -42,7 +42,7 @@ import {
   repositoryName,
   withDefaultTag,
 } from "../reference.ts";
-import { RegistryClient, type RetryPolicy } from "./client.ts";
+import { DEFAULT_RETRY, RegistryClient, type RetryPolicy } from "./client.ts";
 import { DEFAULT_REGISTRY_CONFIG, type Endpoint, endpointsFor, type RegistryConfig } from "./config.ts";
 import { type Credentials, getCredentials } from "./credentials.ts";
 import { recordBlobSources } from "./origins.ts";
@@ -155,7 +155,7 @@ export async function listRemoteTags(reference: string, options: PullOptions = {
   const endpoint = endpointsFor(ref.domain, config, "push")[0];
   const client = await RegistryClient.connect(endpoint, {
     credentials: await (options.credentials ?? getCredentials)(ref.domain),
-    retry: options.retry,
+    retry: options.retry ?? { ...DEFAULT_RETRY, attempts: config.maxAttempts },
     fetch: options.fetch,
   });
   return await new Repository(client, ref.path, "pull").listTags();
@@ -183,7 +183,7 @@ async function pullFrom(
   const content = store.content;
   const client = await RegistryClient.connect(endpoint, {
     credentials: await (options.credentials ?? getCredentials)(ref.domain),
-    retry: options.retry,
+    retry: options.retry ?? { ...DEFAULT_RETRY, attempts: config.maxAttempts },
     fetch: options.fetch,
   });
   const repo = new Repository(client, ref.path, "pull");

@@ -24,13 +24,13 @@ import {
   repositoryName,
   withDefaultTag,
 } from "../reference.ts";
-import { RegistryClient, type RetryPolicy } from "./client.ts";
+import { DEFAULT_RETRY, RegistryClient, type RetryPolicy } from "./client.ts";
 import { DEFAULT_REGISTRY_CONFIG, endpointsFor, type RegistryConfig } from "./config.ts";
 import { type Credentials, getCredentials } from "./credentials.ts";
 import { mountSources, recordBlobSources } from "./origins.ts";
 import { type Progress, silentProgress } from "./progress.ts";
 import { Limiter, shortId } from "./pull.ts";
-import { Repository } from "./repository.ts";
+import { Repository, type UploadSession, UploadSessionLostError } from "./repository.ts";
 
 /** Blobs up to this size are uploaded in one PUT; larger ones in PATCH chunks of this size. */
 export const DEFAULT_CHUNK_SIZE = 32 << 20;
@@ -119,7 +119,7 @@ export async function pushImage(
   const endpoint = endpointsFor(ref.domain, config, "push")[0];
   const client = await RegistryClient.connect(endpoint, {
     credentials: await (options.credentials ?? getCredentials)(ref.domain),
-    retry: options.retry,
+    retry: options.retry ?? { ...DEFAULT_RETRY, attempts: config.maxAttempts },
     fetch: options.fetch,
   });
   progress.message(`The push refers to repository [${repoName}]`);
@@ -230,17 +230,23 @@ async function pushBlob(
     progress.update(id, `Mounted from ${from}`);
     return;
   }
-  progress.update(id, "Pushing", { current: 0, total: size });
-  await repo.upload(
-    started,
-    d.digest,
-    size,
-    (offset, length) => readRange(store.content, d.digest, offset, length),
-    {
-      chunkSize: options.chunkSize,
-      onBytes: (n) => progress.update(id, "Pushing", { current: n, total: size }),
-    },
-  );
+  let session: UploadSession = started;
+  for (let attempt = 1;; attempt++) {
+    progress.update(id, "Pushing", { current: 0, total: size });
+    try {
+      await repo.upload(session, d.digest, size, (o, n) => readRange(store.content, d.digest, o, n), {
+        chunkSize: options.chunkSize,
+        onBytes: (n) => progress.update(id, "Pushing", { current: n, total: size }),
+      });
+      break;
+    } catch (e) {
+      // The registry cannot say where a broken session stands: start over in a new one.
+      if (!(e instanceof UploadSessionLostError) || attempt >= 3) throw e;
+      const fresh = await repo.startUpload();
+      if ("mounted" in fresh) return;
+      session = fresh;
+    }
+  }
   progress.update(id, "Pushed");
 }
 

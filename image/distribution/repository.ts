@@ -24,8 +24,13 @@ export interface FetchedManifest {
   mediaType: string;
 }
 
+/** An upload session can no longer be used; the caller starts a new one. */
+export class UploadSessionLostError extends Error {
+  override name = "UploadSessionLostError";
+}
+
 /** Where an upload session stands. */
-interface UploadSession {
+export interface UploadSession {
   location: string;
   /** Bytes the registry holds. */
   offset: number;
@@ -378,18 +383,32 @@ export class Repository {
           accept: [416],
         });
         await res.body?.cancel().catch(() => {});
-        if (res.status === 416) throw new TypeError("error sending request: range not satisfiable");
+        if (res.status === 416) {
+          throw new RegistryError(
+            `PATCH blob ${digest}: 416 range ${offset}-${offset + length - 1} refused`,
+            416,
+          );
+        }
         location = this.client.url(res.headers.get("location") ?? location);
         const held = uploadedBytes(res.headers.get("range"));
         offset = held !== undefined && held > offset ? held : offset + length;
         failures = 0;
         options.onBytes?.(offset);
       } catch (e) {
-        if (!isNetworkError(e) && !(e instanceof RegistryError && e.status >= 500)) throw e;
+        // A retried chunk the registry already took gets 416, or 404 where the session URL
+        // carries signed state (distribution's `_state`) that the lost answer advanced.
+        const recoverable = isNetworkError(e) ||
+          (e instanceof RegistryError && (e.status >= 500 || e.status === 416 || e.status === 404));
+        if (!recoverable) throw e;
         if (++failures >= this.client.retry.attempts) throw e;
         await new Promise((r) => setTimeout(r, backoffMs(failures - 1, this.client.retry)));
         // Ask the registry what it kept and continue from there.
-        const status = await this.uploadStatus(location);
+        let status: UploadSession;
+        try {
+          status = await this.uploadStatus(location);
+        } catch (s) {
+          throw new UploadSessionLostError(`Upload session of ${digest} lost: ${(s as Error).message}`);
+        }
         location = status.location;
         offset = status.offset;
       }
