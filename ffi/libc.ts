@@ -70,6 +70,20 @@ export const LIBC_SYMBOLS = {
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   if_nametoindex: { parameters: ["buffer"], result: "u32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  // File-tree operations relative to a directory fd (layer unpack and layer diff).
+  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
+  mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  mknodat: { parameters: ["i32", "buffer", "u32", "u64"], result: "i32" },
+  symlinkat: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
+  linkat: { parameters: ["i32", "buffer", "i32", "buffer", "i32"], result: "i32" },
+  unlinkat: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  fchownat: { parameters: ["i32", "buffer", "u32", "u32", "i32"], result: "i32" },
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
+  fchmod: { parameters: ["i32", "u32"], result: "i32" },
+  fsetxattr: { parameters: ["i32", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
+  syncfs: { parameters: ["i32"], result: "i32" },
+  futimens: { parameters: ["i32", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Lib = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
@@ -136,6 +150,22 @@ export function makedev(major: number, minor: number): bigint {
 export interface Timespec {
   sec: number;
   nsec: number;
+}
+
+/** File status from {@linkcode libc.statx} (the fields ctr uses). */
+export interface Statx {
+  /** File type and permission bits (`st_mode`). */
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  ino: bigint;
+  size: number;
+  mtime: Timespec;
+  rdevMajor: number;
+  rdevMinor: number;
+  devMajor: number;
+  devMinor: number;
 }
 
 /** Capability sets as 64-bit masks (bit N = capability N). */
@@ -455,6 +485,107 @@ export const libc = {
   /** eventfd(2): a counter fd (flags: O.NONBLOCK, O.CLOEXEC share EFD_* values). */
   eventfd(initval: number, flags: number): number {
     return check(libcSymbols().eventfd(initval, flags), "eventfd");
+  },
+  /** openat(2): `path` relative to the directory `dirfd` (or AT.FDCWD). */
+  openat(dirfd: number, path: string, flags: number, mode = 0o644): number {
+    return check(libcSymbols().openat(dirfd, cstr(path), flags, mode), "openat", path);
+  },
+  mkdirat(dirfd: number, path: string, mode: number): void {
+    check(libcSymbols().mkdirat(dirfd, cstr(path), mode), "mkdirat", path);
+  },
+  /** mknodat(2); `mode` holds the file type (S.IFCHR, S.IFBLK, S.IFIFO) and permissions. */
+  mknodat(dirfd: number, path: string, mode: number, major = 0, minor = 0): void {
+    check(libcSymbols().mknodat(dirfd, cstr(path), mode, makedev(major, minor)), "mknodat", path);
+  },
+  symlinkat(target: string, dirfd: number, path: string): void {
+    check(libcSymbols().symlinkat(cstr(target), dirfd, cstr(path)), "symlinkat", path);
+  },
+  /** linkat(2); without AT_SYMLINK_FOLLOW in `flags` a symlink is linked itself. */
+  linkat(olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags = 0): void {
+    check(libcSymbols().linkat(olddirfd, cstr(oldpath), newdirfd, cstr(newpath), flags), "linkat", newpath);
+  },
+  /** unlinkat(2); AT.REMOVEDIR in `flags` removes an empty directory. */
+  unlinkat(dirfd: number, path: string, flags = 0): void {
+    check(libcSymbols().unlinkat(dirfd, cstr(path), flags), "unlinkat", path);
+  },
+  /** fchownat(2); pass AT.SYMLINK_NOFOLLOW to change a symlink itself. */
+  fchownat(dirfd: number, path: string, uid: number, gid: number, flags: number): void {
+    check(libcSymbols().fchownat(dirfd, cstr(path), uid >>> 0, gid >>> 0, flags), "fchownat", path);
+  },
+  fchown(fd: number, uid: number, gid: number, path = `fd ${fd}`): void {
+    check(libcSymbols().fchown(fd, uid >>> 0, gid >>> 0), "fchown", path);
+  },
+  fchmod(fd: number, mode: number, path = `fd ${fd}`): void {
+    check(libcSymbols().fchmod(fd, mode), "fchmod", path);
+  },
+  /** fchmodat(2) following nothing but the path itself (never use it on a symlink). */
+  fchmodat(dirfd: number, path: string, mode: number): void {
+    check(libcSymbols().fchmodat(dirfd, cstr(path), mode, 0), "fchmodat", path);
+  },
+  fsetxattr(fd: number, name: string, value: Uint8Array<ArrayBuffer>, path = `fd ${fd}`): void {
+    check(libcSymbols().fsetxattr(fd, cstr(name), value, BigInt(value.length), 0), `fsetxattr ${name}`, path);
+  },
+  /**
+   * utimensat(2) relative to `dirfd`; with `path` null it sets the times of `dirfd` itself
+   * (futimens). `flags` AT.SYMLINK_NOFOLLOW changes a symlink itself.
+   */
+  utimensatAt(dirfd: number, path: string | null, atime: Timespec, mtime: Timespec, flags = 0): void {
+    const t = new BigInt64Array([
+      BigInt(atime.sec),
+      BigInt(atime.nsec),
+      BigInt(mtime.sec),
+      BigInt(mtime.nsec),
+    ]);
+    // glibc's utimensat refuses a NULL path; futimens is the fd form.
+    if (path === null) check(libcSymbols().futimens(dirfd, t), "futimens", `fd ${dirfd}`);
+    else check(libcSymbols().utimensat(dirfd, cstr(path), t, flags), "utimensat", path);
+  },
+  /**
+   * statx(2) of `path` relative to `dirfd`, not following a final symlink unless `follow`.
+   * Returns null when the path does not exist.
+   */
+  statx(dirfd: number, path: string, follow = false): Statx | null {
+    const buf = new Uint8Array(256);
+    const r = libcSymbols().statx(dirfd, cstr(path), follow ? 0 : AT.SYMLINK_NOFOLLOW, 0x7ff, buf);
+    if (r === -1) {
+      const e = lastErrno();
+      if (e === 2 || e === 20) return null; // ENOENT, ENOTDIR
+      throw new SyscallError("statx", e, path);
+    }
+    // struct statx has one layout on every architecture.
+    const v = new DataView(buf.buffer);
+    return {
+      nlink: v.getUint32(16, true),
+      uid: v.getUint32(20, true),
+      gid: v.getUint32(24, true),
+      mode: v.getUint16(28, true),
+      ino: v.getBigUint64(32, true),
+      size: Number(v.getBigUint64(40, true)),
+      mtime: { sec: Number(v.getBigInt64(112, true)), nsec: v.getUint32(120, true) },
+      rdevMajor: v.getUint32(128, true),
+      rdevMinor: v.getUint32(132, true),
+      devMajor: v.getUint32(136, true),
+      devMinor: v.getUint32(140, true),
+    };
+  },
+  /** Writes all of `buf` (looping over short writes). */
+  writeAll(fd: number, buf: Uint8Array<ArrayBuffer>, path = `fd ${fd}`): void {
+    const s = libcSymbols();
+    let off = 0;
+    while (off < buf.length) {
+      const part = off === 0 ? buf : buf.subarray(off);
+      const n = Number(s.write(fd, part, BigInt(part.length)));
+      if (n === -1) {
+        const e = lastErrno();
+        if (e === 4) continue; // EINTR
+        throw new SyscallError("write", e, path);
+      }
+      off += n;
+    }
+  },
+  /** syncfs(2): flush the filesystem holding `fd`. */
+  syncfs(fd: number): void {
+    check(libcSymbols().syncfs(fd), "syncfs", `fd ${fd}`);
   },
   /** f_type of the filesystem holding `path` (e.g. 0x63677270 for cgroup2). */
   statfsType(path: string): number {
