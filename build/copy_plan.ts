@@ -52,6 +52,8 @@ export interface CopyItem {
   /** Absolute destination path in the image. */
   to: string;
   entry: TreeEntry;
+  /** Set on the destination directory of a directory source (it may exist in the image). */
+  destRoot?: boolean;
 }
 
 /** Options for {@linkcode planCopy}. */
@@ -242,7 +244,7 @@ export function planCopy(
   for (const m of matches) {
     if (m.entry.type === "dir") {
       // A directory contributes its contents, not itself; the destination becomes it.
-      items.push({ from: m.entry.path, to: destAbs, entry: m.entry });
+      items.push({ from: m.entry.path, to: destAbs, entry: m.entry, destRoot: true });
       const below: TreeEntry[] = [];
       walk(tree, m.entry, below);
       const prefix = m.entry.path === "" ? "" : m.entry.path + "/";
