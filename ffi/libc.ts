@@ -587,6 +587,13 @@ export const libc = {
   syncfs(fd: number): void {
     check(libcSymbols().syncfs(fd), "syncfs", `fd ${fd}`);
   },
+  /** f_flags (ST_* mount flags: ST_RDONLY 1, ST_NOSUID 2, ST_NODEV 4, ST_NOEXEC 8, …) of the mount holding `path`. */
+  statfsFlags(path: string): number {
+    // struct statfs on 64-bit Linux: 15 longs; f_flags is the 11th.
+    const buf = new BigInt64Array(15);
+    check(libcSymbols().statfs(cstr(path), buf), "statfs", path);
+    return Number(buf[10]);
+  },
   /** f_type of the filesystem holding `path` (e.g. 0x63677270 for cgroup2). */
   statfsType(path: string): number {
     const buf = new BigInt64Array(15);
