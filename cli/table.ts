@@ -19,10 +19,12 @@ export type GroupLoader = () => Promise<CommandGroup>;
 
 const system: GroupLoader = () => import("./system.ts");
 const distribution: GroupLoader = () => import("./distribution.ts");
+const serve: GroupLoader = () => import("./serve.ts");
 
 /** Top-level command name → its group. Several names share one group. */
 export const commandTable: Record<string, GroupLoader> = {
   help: system,
+  serve,
   version: system,
   pull: distribution,
   push: distribution,

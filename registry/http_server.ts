@@ -1,0 +1,170 @@
+/**
+ * The HTTP server of `ctr serve`: `Deno.serve` around the request handler, with metrics,
+ * one access-log line per request, periodic expiry of upload sessions and graceful
+ * shutdown. It runs inside the sandboxed worker (`worker.ts`), so everything it needs comes
+ * in {@linkcode ServerSettings} — it reads nothing outside the storage root.
+ *
+ * @module
+ */
+import { JsonLog } from "./access_log.ts";
+import { AccessController, type AuthSettings } from "./auth.ts";
+import { createHandler, type RequestContext } from "./handler.ts";
+import { RegistryMetrics } from "./metrics.ts";
+import { openRegistry } from "./registry.ts";
+
+/** Everything the server needs; structured-cloneable (it crosses into the worker). */
+export interface ServerSettings {
+  /** Storage root. */
+  root: string;
+  hostname: string;
+  port: number;
+  /** PEM certificate chain and key: serve HTTPS. */
+  tls?: { cert: string; key: string };
+  auth: AuthSettings;
+  readOnly: boolean;
+  uploadTtlMs: number;
+  /** Write one JSON line per request on stderr. */
+  accessLog: boolean;
+  /** Log only errors (no start/stop events). */
+  quiet?: boolean;
+}
+
+/** A running server. */
+export interface HttpServer {
+  hostname: string;
+  port: number;
+  /** Stops accepting connections, lets in-flight requests finish, closes storage. */
+  shutdown(): Promise<void>;
+}
+
+/** How often expired upload sessions are purged. */
+const PURGE_INTERVAL_MS = 10 * 60_000;
+
+/**
+ * Starts serving `settings.root` on `settings.hostname:settings.port`.
+ *
+ * @example
+ * ```ts
+ * const server = await runHttpServer({ root, hostname: "127.0.0.1", port: 5000, auth: {},
+ *   readOnly: false, uploadTtlMs: 86_400_000, accessLog: true });
+ * await server.shutdown();
+ * ```
+ */
+export async function runHttpServer(settings: ServerSettings, log = new JsonLog()): Promise<HttpServer> {
+  const services = openRegistry(settings.root, { uploadTtlMs: settings.uploadTtlMs });
+  const access = new AccessController(settings.auth);
+  const metrics = new RegistryMetrics();
+  const handle = createHandler({
+    services,
+    access,
+    readOnly: settings.readOnly,
+    metrics: async () => metrics.render(await services.metadata.storageStats()),
+    onInternalError: (e, req) =>
+      log.error("internal error", {
+        method: req.method,
+        path: new URL(req.url).pathname,
+        error: e instanceof Error ? (e.stack ?? e.message) : String(e),
+      }),
+  });
+
+  const info = (msg: string, fields?: Record<string, unknown>) => settings.quiet || log.info(msg, fields);
+  const purge = () =>
+    services.uploads.purgeExpired().then(
+      (n) => n && info("expired upload sessions removed", { count: n }),
+      (e) => log.error("purging upload sessions failed", { error: String(e) }),
+    );
+  await purge();
+  const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS);
+  Deno.unrefTimer(purgeTimer);
+
+  const listening = Promise.withResolvers<Deno.NetAddr>();
+  const server = Deno.serve({
+    hostname: settings.hostname,
+    port: settings.port,
+    ...(settings.tls ? { cert: settings.tls.cert, key: settings.tls.key } : {}),
+    onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
+    onError: (e) => {
+      log.error("internal error", { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+      return new Response("internal error\n", { status: 500 });
+    },
+  }, async (req, info) => {
+    const start = performance.now();
+    metrics.inFlight++;
+    const ctx: RequestContext = { route: "unknown", bytesIn: 0 };
+    // Everything the log needs from the request is read now: after the response is sent
+    // the request object is closed.
+    const method = req.method;
+    const url = settings.accessLog ? req.url : "";
+    const remote = settings.accessLog ? (info.remoteAddr as Deno.NetAddr).hostname : "";
+    const userAgent = settings.accessLog ? (req.headers.get("user-agent") ?? undefined) : undefined;
+    let res: Response;
+    try {
+      res = await handle(req, ctx);
+    } catch (e) {
+      metrics.inFlight--;
+      throw e;
+    }
+    const done = (aborted: boolean) => {
+      metrics.inFlight--;
+      const seconds = (performance.now() - start) / 1000;
+      const bytesOut = method === "HEAD" || aborted ? 0 : Number(res.headers.get("content-length") ?? 0);
+      metrics.record({
+        route: ctx.route,
+        method,
+        status: res.status,
+        seconds,
+        bytesIn: ctx.bytesIn,
+        bytesOut,
+      });
+      if (settings.accessLog) {
+        const slash = url.indexOf("/", url.indexOf("//") + 2);
+        log.line({
+          level: "info",
+          msg: "request",
+          method,
+          path: slash < 0 ? "/" : url.slice(slash),
+          status: res.status,
+          route: ctx.route,
+          repository: ctx.repository,
+          account: ctx.account,
+          error: ctx.error,
+          remote,
+          bytes_in: ctx.bytesIn,
+          bytes_out: bytesOut,
+          duration_ms: Math.round(seconds * 1e6) / 1e3,
+          user_agent: userAgent,
+          aborted: aborted || undefined,
+        });
+      }
+    };
+    const safely = (aborted: boolean) => {
+      try {
+        done(aborted);
+      } catch (e) {
+        log.error("recording a request failed", { error: String(e) });
+      }
+    };
+    info.completed.then(() => safely(false), () => safely(true));
+    return res;
+  });
+
+  const addr = await listening.promise;
+  info("listening", {
+    addr: `${addr.hostname}:${addr.port}`,
+    tls: !!settings.tls,
+    auth: access.mode,
+    root: settings.root,
+    read_only: settings.readOnly,
+  });
+  return {
+    hostname: addr.hostname,
+    port: addr.port,
+    async shutdown() {
+      clearInterval(purgeTimer);
+      await server.shutdown();
+      services.metadata.close();
+      info("stopped");
+      log.flush();
+    },
+  };
+}
