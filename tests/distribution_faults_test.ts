@@ -164,7 +164,7 @@ Deno.test("faults: a pull killed with SIGKILL resumes without fetching completed
     const body = new ReadableStream<Uint8Array>({
       async pull(c) {
         if (step++ === 0) {
-          c.enqueue(partial.bytes.slice(0, 1_000_000));
+          c.enqueue(partial.bytes.slice(0, 1_500_000));
           halfSent();
           return;
         }
@@ -190,9 +190,12 @@ Deno.test("faults: a pull killed with SIGKILL resumes without fetching completed
       for (let i = 0; i < 200; i++) {
         const size = await Deno.stat(ingest).then((s) => s.size, () => 0);
         const finished = await Deno.stat(doneBlob).then(() => true, () => false);
-        if (size >= 1_000_000 && finished) break;
+        if (size >= 1 << 20 && finished) break;
         await new Promise((r) => setTimeout(r, 25));
       }
+      const kept = (await Deno.stat(ingest)).size;
+      assert(kept >= 1 << 20, `partial data on disk before the kill: ${kept}`);
+
       child.kill("SIGKILL");
       await child.status;
       release.forEach((r) => r());
@@ -203,7 +206,7 @@ Deno.test("faults: a pull killed with SIGKILL resumes without fetching completed
       assertEquals(r.code, 0, r.stderr);
       const gets = stub.log.slice(before).filter((l) => l.method === "GET" && l.path.includes("/blobs/"));
       assertEquals(gets.map((g) => [g.path.split("/").pop(), g.headers.get("range")]), [
-        [partial.digest, "bytes=1000000-"],
+        [partial.digest, `bytes=${kept}-`],
       ]);
       assertEquals(recorded(root, `${stub.host}/k/app:1`), img.manifest.digest);
       assertEquals(await Deno.readFile(`${root}/blobs/${partial.digest.replace(":", "/")}`), partial.bytes);

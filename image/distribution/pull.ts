@@ -236,18 +236,23 @@ async function pullFrom(
   }
   const manifest: Manifest = doc.manifest;
 
-  // --- config
-  if (!(await content.has(manifest.config.digest))) {
-    const bytes = await repo.getBlobBytes(manifest.config.digest, manifest.config.size);
-    if (bytes.length !== manifest.config.size) {
-      throw new DigestMismatchError(manifest.config.digest, `(${bytes.length} bytes)`, "config");
+  // --- config and layers, side by side (the config is checked first only when the
+  // platform was named and there was no index to choose by)
+  let configFetched = 0;
+  const configTask = (async () => {
+    if (!(await content.has(manifest.config.digest))) {
+      const bytes = await repo.getBlobBytes(manifest.config.digest, manifest.config.size);
+      if (bytes.length !== manifest.config.size) {
+        throw new DigestMismatchError(manifest.config.digest, `(${bytes.length} bytes)`, "config");
+      }
+      parseImageConfig(bytes);
+      await content.put(bytes, { expected: manifest.config.digest });
+      configFetched = 1;
     }
-    parseImageConfig(bytes);
-    await content.put(bytes, { expected: manifest.config.digest });
-    downloaded++;
-  }
-  const imageConfig = parseImageConfig(await content.readBytes(manifest.config.digest));
+    return parseImageConfig(await content.readBytes(manifest.config.digest));
+  })();
   if (options.platformExplicit && !indexDigest) {
+    const imageConfig = await configTask;
     const have: Platform = { os: imageConfig.os, architecture: imageConfig.architecture };
     if (imageConfig.variant) have.variant = imageConfig.variant;
     if (!platformMatches(have, want)) {
@@ -258,12 +263,13 @@ async function pullFrom(
       );
     }
   }
-
-  // --- layers
-  const fetchedLayers = await fetchLayers(repo, content, manifest.layers, progress, {
-    concurrency: options.concurrency ?? config.maxConcurrentDownloads,
-  });
-  downloaded += fetchedLayers.length;
+  const [, fetchedLayers] = await Promise.all([
+    configTask,
+    fetchLayers(repo, content, manifest.layers, progress, {
+      concurrency: options.concurrency ?? config.maxConcurrentDownloads,
+    }),
+  ]);
+  downloaded += fetchedLayers.length + configFetched;
 
   // --- manifest(s), record, unpack, tag
   for (const f of fetched) await content.put(f.bytes, { expected: f.digest });

@@ -14,7 +14,11 @@ import { repositoryScope } from "./challenge.ts";
 import { backoffMs, isNetworkError, type RegistryClient, RegistryError } from "./client.ts";
 import { nextLink, parseContentRange, uploadedBytes } from "./headers.ts";
 
+/** Bytes gathered from the network before one write to the content store. */
+const WRITE_BATCH = 1 << 20;
+
 /** Largest manifest ctr accepts (the spec's suggested limit is 4 MiB). */
+
 export const MAX_MANIFEST_BYTES = 4 << 20;
 
 /** A manifest as fetched: verified bytes, its digest and media type. */
@@ -220,6 +224,16 @@ export class Repository {
   async fetchBlob(digest: string, size: number, writer: BlobWriter, onBytes?: OnBytes): Promise<void> {
     let failures = 0;
     let lastError: unknown;
+    // Network chunks are small (~64 KiB); writing them in batches saves most of the cost
+    // of one asynchronous write per chunk.
+    const batch = new Uint8Array(Math.min(WRITE_BATCH, size));
+    let used = 0;
+    const flush = async () => {
+      if (!used) return;
+      const n = used;
+      used = 0;
+      await writer.write(batch.subarray(0, n));
+    };
     while (writer.offset < size) {
       const start = writer.offset;
       try {
@@ -260,16 +274,25 @@ export class Repository {
             chunk = chunk.subarray(skip);
             skip = 0;
           }
-          if (writer.offset + chunk.length > size) {
+          if (writer.offset + used + chunk.length > size) {
+            used = 0;
             throw new DigestMismatchError(digest, `(more than ${size} bytes)`, `blob ${digest}`);
           }
-          await writer.write(chunk);
-          onBytes?.(writer.offset);
+          if (used + chunk.length > batch.length) await flush();
+          if (chunk.length >= batch.length) await writer.write(chunk);
+          else {
+            batch.set(chunk, used);
+            used += chunk.length;
+          }
+          onBytes?.(writer.offset + used);
         }
+        await flush();
         if (writer.offset < size) {
           throw new TypeError(`error reading body: incomplete (${writer.offset}/${size})`);
         }
       } catch (e) {
+        // What arrived before the failure is good (the digest decides at the end): keep it.
+        await flush();
         if (!isNetworkError(e)) throw e;
         lastError = e;
         if (writer.offset > start) failures = 0;
