@@ -101,7 +101,8 @@ export const commands: CommandSpec[] = [
         const quiet = Boolean(flags.quiet);
         const progress = quiet ? silentProgress : createProgress();
         const store = await openStore();
-        const unpack = await unpacker(root, store);
+        const { snapshotUnpacker } = await import("../image/distribution/unpacker.ts");
+        const unpack = await snapshotUnpacker(root, store);
         try {
           const targets = flags["all-tags"]
             ? (await listRemoteTags(args[0], { config })).map((t) => familiarName({ ...ref, tag: t }))
@@ -245,15 +246,6 @@ export const commands: CommandSpec[] = [
       }),
   },
 ];
-
-/**
- * The unpacker passed to pulls. INTEGRATION POINT: returns the snapshot store's
- * `prepare` once `image/snapshots.ts` exists; until then layers are only fetched and stored.
- */
-// deno-lint-ignore require-await
-async function unpacker(_root: string, _store: unknown) {
-  return undefined;
-}
 
 /** Heading for `ctr help`. */
 export const title = "Registry commands";

@@ -31,7 +31,7 @@ function recorded(root: string, name: string): string | undefined {
 }
 
 const image = () =>
-  buildImage([{ "etc/": "", "etc/hello": "hello from ctr\n" }, randomBytes(3 << 20), {
+  buildImage([{ "etc/": "", "etc/hello": "hello from ctr\n" }, { data: randomBytes(3 << 20) }, {
     "bin/": "",
     "bin/t": "t",
   }]);
@@ -186,7 +186,7 @@ Deno.test({
     });
     try {
       await withRoot(async (root) => {
-        const img = buildImage([randomBytes(36 << 20), randomBytes(500_000)]);
+        const img = buildImage([{ data: randomBytes(36 << 20) }, { data: randomBytes(500_000) }]);
         const name = `${proxy.host}/faulty/app:1`;
         await storeImage(root, name, img);
         const r = await run(root, ["push", name]);

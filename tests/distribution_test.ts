@@ -11,6 +11,7 @@ import { buildImage, buildIndex, randomBytes, storeImage } from "./image_builder
 import { type Hook, StubRegistry } from "./stub_registry.ts";
 import { digestOf } from "../image/digest.ts";
 import { ImageStore } from "../image/image_store.ts";
+import { SnapshotStore } from "../image/snapshots.ts";
 
 /** Runs ctr with a private Docker config directory. */
 async function run(root: string, args: string[], env: Record<string, string> = {}): Promise<RunResult> {
@@ -78,6 +79,20 @@ Deno.test("pull/push: round trip through a registry keeps every digest", () =>
         ]);
         assertEquals(lines[0], "1: Pulling from team/app");
         assertEquals(imageDigest(dst, name), img.manifest.digest);
+        // the layers were unpacked into snapshots as part of the pull
+        const images = ImageStore.open(dst);
+        try {
+          const snapshots = SnapshotStore.open(dst, images);
+          assertEquals(snapshots.list().length, 2);
+          const { lowerDirs } = await snapshots.prepare(await images.load(name));
+
+          assertEquals(lowerDirs.length, 2);
+          assertEquals(await Deno.readTextFile(`${lowerDirs[1]}/etc/hello`), "hello\n");
+          assertEquals((await Deno.readTextFile(`${lowerDirs[0]}/bin/x`)).length, 5000);
+          assertEquals(snapshots.list().length, 2);
+        } finally {
+          images.close();
+        }
         for (const b of [...img.layers, img.config, img.manifest]) {
           assertEquals(await Deno.readFile(`${dst}/blobs/${b.digest.replace(":", "/")}`), b.bytes);
         }

@@ -22,7 +22,7 @@
  */
 import { DigestMismatchError } from "../../errors.ts";
 import type { ContentStore } from "../content_store.ts";
-import type { ImageRecord, ImageStore } from "../image_store.ts";
+import type { ImageRecord, ImageStore, LoadedImage } from "../image_store.ts";
 import {
   type Descriptor,
   formatPlatform,
@@ -50,10 +50,13 @@ import { type Progress, silentProgress } from "./progress.ts";
 import { type FetchedManifest, Repository } from "./repository.ts";
 
 /**
- * Unpacks a pulled image into snapshots. INTEGRATION POINT: the snapshot store
- * (`image/snapshots.ts`, `image/unpack.ts`) plugs in here; the CLI passes it.
+ * Unpacks layers as they arrive. `unpack(image, i)` is called in layer order, once layer
+ * `i`'s blob is stored and every layer below it is unpacked; it returns whether it had work
+ * to do. {@linkcode snapshotUnpacker} is the real one (the snapshot store).
  */
-export type Unpacker = (image: ImageRecord, progress: Progress) => Promise<void>;
+export interface LayerUnpacker {
+  unpack(image: LoadedImage, index: number): Promise<boolean>;
+}
 
 /** Options of {@linkcode pullImage}. */
 export interface PullOptions {
@@ -68,7 +71,7 @@ export interface PullOptions {
   progress?: Progress;
   /** Layers fetched at once (default: config's `max-concurrent-downloads`). */
   concurrency?: number;
-  unpack?: Unpacker;
+  unpack?: LayerUnpacker;
   /** `fetch` to use (tests). */
   fetch?: typeof fetch;
 }
@@ -251,6 +254,8 @@ async function pullFrom(
     }
     return parseImageConfig(await content.readBytes(manifest.config.digest));
   })();
+  configTask.catch(() => {}); // awaited below; a failure must not count as unhandled meanwhile
+
   if (options.platformExplicit && !indexDigest) {
     const imageConfig = await configTask;
     const have: Platform = { os: imageConfig.os, architecture: imageConfig.architecture };
@@ -263,15 +268,40 @@ async function pullFrom(
       );
     }
   }
-  const [, fetchedLayers] = await Promise.all([
-    configTask,
-    fetchLayers(repo, content, manifest.layers, progress, {
-      concurrency: options.concurrency ?? config.maxConcurrentDownloads,
-    }),
-  ]);
+  const fetching = await startLayerFetch(repo, content, manifest.layers, progress, {
+    concurrency: options.concurrency ?? config.maxConcurrentDownloads,
+  });
+  // Unpack bottom up, each layer as soon as it and those below it are in: extraction of
+  // early layers overlaps the download of later ones.
+  const unpacking = (async () => {
+    const imageConfig = await configTask;
+    if (!options.unpack) return;
+    const image: LoadedImage = {
+      digest: manifestDigest,
+      configDigest: manifest.config.digest,
+      mediaType: doc.mediaType,
+      size: manifestBytes.length,
+      created: Date.now(),
+      names: [],
+      manifest,
+      config: imageConfig,
+    };
+    for (let i = 0; i < manifest.layers.length; i++) {
+      const l = manifest.layers[i];
+      const fresh = fetching.downloads.has(l.digest);
+      await (fetching.downloads.get(l.digest) ?? Promise.resolve());
+      if (fresh) progress.update(shortId(l.digest), "Extracting");
+      await options.unpack.unpack(image, i);
+      if (fresh) progress.update(shortId(l.digest), "Pull complete");
+    }
+  })();
+  const settled = await Promise.allSettled([configTask, fetching.all, unpacking]);
+  const failure = settled.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
+  if (failure) throw fetching.firstError() ?? failure.reason;
+  const fetchedLayers = (settled[1] as PromiseFulfilledResult<Descriptor[]>).value;
   downloaded += fetchedLayers.length + configFetched;
 
-  // --- manifest(s), record, unpack, tag
+  // --- manifest(s), record, tag
   for (const f of fetched) await content.put(f.bytes, { expected: f.digest });
   if (!(await content.has(manifestDigest))) await content.put(manifestBytes, { expected: manifestDigest });
   downloaded += fetched.length;
@@ -282,9 +312,8 @@ async function pullFrom(
       return undefined;
     }
   })();
-  const image = await store.addImage(manifestDigest, indexDigest ? { indexDigest } : {});
-  if (options.unpack) await options.unpack(image, progress);
-  for (const l of fetchedLayers) progress.update(shortId(l.digest), "Pull complete");
+  await store.addImage(manifestDigest, indexDigest ? { indexDigest } : {});
+  if (!options.unpack) { for (const l of fetchedLayers) progress.update(shortId(l.digest), "Pull complete"); }
   store.tag(name, manifestDigest);
   recordBlobSources(store.db, ref.domain, ref.path, [
     manifest.config.digest,
@@ -301,39 +330,55 @@ async function pullFrom(
   };
 }
 
-/** Fetches the layers missing from the content store; returns those downloaded. */
-async function fetchLayers(
+/** Layer downloads in flight. */
+interface LayerFetch {
+  /** Digest → its download, for the layers that were missing. */
+  downloads: Map<string, Promise<void>>;
+  /** Every download; resolves to the layers downloaded. */
+  all: Promise<Descriptor[]>;
+  /** The first failure (the cause; later failures are often its consequence). */
+  firstError(): unknown;
+}
+
+/** Finds the layers missing from the content store and starts fetching them. */
+async function startLayerFetch(
   repo: Repository,
   content: ContentStore,
   layers: Descriptor[],
   progress: Progress,
   options: { concurrency: number },
-): Promise<Descriptor[]> {
+): Promise<LayerFetch> {
   const unique = [...new Map(layers.map((l) => [l.digest, l])).values()];
   const missing: Descriptor[] = [];
   const present: Descriptor[] = [];
   for (const l of unique) (await content.has(l.digest) ? present : missing).push(l);
-  if (!missing.length) return [];
-  // Docker lists the layers it already has only when it has to fetch others.
-  for (const l of present) progress.update(shortId(l.digest), "Already exists");
-  for (const l of missing) progress.update(shortId(l.digest), "Pulling fs layer");
-  missing.slice(options.concurrency).forEach((l) => progress.update(shortId(l.digest), "Waiting"));
-  const limiter = new Limiter(options.concurrency);
+  if (missing.length) {
+    // Docker lists the layers it already has only when it has to fetch others.
+    for (const l of present) progress.update(shortId(l.digest), "Already exists");
+    for (const l of missing) progress.update(shortId(l.digest), "Pulling fs layer");
+    missing.slice(options.concurrency).forEach((l) => progress.update(shortId(l.digest), "Waiting"));
+  }
   const abort = new AbortController();
-  const results = await Promise.allSettled(missing.map((l) =>
-    limiter.run(async () => {
+  const limiter = new Limiter(options.concurrency);
+  const downloads = new Map<string, Promise<void>>();
+  for (const l of missing) {
+    const p = limiter.run(async () => {
       if (abort.signal.aborted) throw abort.signal.reason;
       try {
         await downloadLayer(repo, content, l, progress);
       } catch (e) {
-        abort.abort(e);
+        if (!abort.signal.aborted) abort.abort(e);
         throw e;
       }
-    })
-  ));
-  const failed = results.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
-  if (failed) throw abort.signal.reason ?? failed.reason;
-  return missing;
+    });
+    p.catch(() => {}); // reported through `all`
+    downloads.set(l.digest, p);
+  }
+  const all = Promise.allSettled(downloads.values()).then((results) => {
+    if (results.some((r) => r.status === "rejected")) throw abort.signal.reason;
+    return missing;
+  });
+  return { downloads, all, firstError: () => abort.signal.aborted ? abort.signal.reason : undefined };
 }
 
 /** Downloads one layer into the content store, verified; resumes an earlier partial write. */
