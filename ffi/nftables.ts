@@ -44,6 +44,9 @@ export const VERDICT = {
   RETURN: -5,
 } as const;
 
+/** Bits of `ct state` (host order u32). */
+export const CT_STATE = { INVALID: 1, ESTABLISHED: 2, RELATED: 4, NEW: 8 } as const;
+
 /** nft_meta keys used by ctr. */
 export const META = { NFPROTO: 15, L4PROTO: 16, IIFNAME: 6, OIFNAME: 7, MARK: 3 } as const;
 
@@ -181,6 +184,11 @@ export const expr = {
   /** Masquerade (source NAT to the outgoing interface's address). */
   masquerade(): Expr {
     return { name: "masq", write: () => {} };
+  },
+  /** `ct state` → `dreg` as a host-order u32 bit set (invalid 1, established 2, related 4, new 8). */
+  ctState(dreg: number): Expr {
+    // NFTA_CT_DREG=1, NFTA_CT_KEY=2 (NFT_CT_STATE=0)
+    return { name: "ct", write: (m) => m.be32(1, dreg).be32(2, 0) };
   },
   /** Counts packets and bytes (shown by `nft list`). */
   counter(): Expr {

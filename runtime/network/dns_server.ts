@@ -30,6 +30,8 @@ export interface DnsServerOptions {
   lookup: NameLookup;
   /** Upstream resolvers, `IP` or `IP:PORT` (default port 53). */
   upstreams: string[];
+  /** Upstreams for queries from one client address (a container's `--dns`); default `upstreams`. */
+  upstreamsFor?: (source: string) => string[];
   /** Per-upstream timeout. */
   timeoutMs?: number;
   /** TTL of answers ctr gives. */
@@ -118,7 +120,7 @@ export class DnsServer {
    * Answers one query: from `lookup` when the name is ours, else by forwarding. Never
    * throws; failures become SERVFAIL.
    */
-  async answer(query: Uint8Array, transport: "udp" | "tcp"): Promise<Uint8Array> {
+  async answer(query: Uint8Array, transport: "udp" | "tcp", source?: string): Promise<Uint8Array> {
     const q = parseQuery(query);
     if (!q) return errorResponse(query, RCODE.FORMERR);
     let addresses: string[] | null = null;
@@ -136,7 +138,10 @@ export class DnsServer {
       );
       return buildResponse(query, q, bytes, RCODE.NOERROR, this.#options.ttl ?? 600);
     }
-    for (const upstream of this.#options.upstreams) {
+    const upstreams = source !== undefined && this.#options.upstreamsFor
+      ? this.#options.upstreamsFor(source)
+      : this.#options.upstreams;
+    for (const upstream of upstreams) {
       try {
         return transport === "udp"
           ? await this.#forwardUdp(query, upstream)
@@ -192,7 +197,7 @@ export class DnsServer {
 
   #serveUdp(): void {
     this.#udp.on("message", async (msg, rinfo) => {
-      const reply = await this.answer(new Uint8Array(msg), "udp");
+      const reply = await this.answer(new Uint8Array(msg), "udp", rinfo.address);
       if (this.#closed) return;
       let out = reply;
       if (out.length > MAX_UDP) {
@@ -219,7 +224,7 @@ export class DnsServer {
           for (;;) {
             const query = await readFrame(conn);
             if (!query) break;
-            const reply = await this.answer(query, "tcp");
+            const reply = await this.answer(query, "tcp", (conn.remoteAddr as Deno.NetAddr).hostname);
             const framed = new Uint8Array(2 + reply.length);
             new DataView(framed.buffer).setUint16(0, reply.length);
             framed.set(reply, 2);

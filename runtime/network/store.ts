@@ -15,7 +15,7 @@
  * attachments     (container_id, network_id) → container_name, aliases (JSON), requested_ip,
  *                 position — the networks a container is connected to, running or not
  * endpoints       (network_id, container_id) → container_name, ip (unique per network), mac,
- *                 aliases (JSON), host_veth, ifname, created — only while it runs
+ *                 aliases (JSON), host_veth, ifname, created, dns (JSON) — only while it runs
  * published_ports container_id, proto, host_ip, host_port, container_port — while it runs
  * ```
  *
@@ -80,6 +80,8 @@ export const networkSchema: Schema = {
       container_port INTEGER NOT NULL,
       PRIMARY KEY (container_id, proto, host_ip, host_port)
     );`,
+    // The resolvers (`--dns`) the embedded DNS forwards a container's other queries to.
+    `ALTER TABLE endpoints ADD COLUMN dns TEXT NOT NULL DEFAULT '[]';`,
   ],
 };
 
@@ -117,6 +119,8 @@ export interface EndpointRecord {
   /** Interface name inside the container (`eth0`, `eth1`, …). */
   ifname: string;
   created: string;
+  /** Upstream resolvers for this container's forwarded DNS queries (`--dns`); empty = the host's. */
+  dns: string[];
 }
 
 /** A container's wish to be on a network (kept while it is stopped). */
@@ -185,6 +189,7 @@ function toEndpoint(r: Row): EndpointRecord {
     hostVeth: r.host_veth === null ? undefined : String(r.host_veth),
     ifname: String(r.ifname),
     created: String(r.created),
+    dns: JSON.parse(String(r.dns ?? "[]")),
   };
 }
 
@@ -408,7 +413,7 @@ export class NetworkStore {
     networkId: string,
     containerId: string,
     containerName: string,
-    options: { ip?: string; aliases?: string[]; ifname?: string } = {},
+    options: { ip?: string; aliases?: string[]; ifname?: string; dns?: string[] } = {},
   ): EndpointRecord {
     return transaction(this.db, () => {
       const n = this.requireNetwork(networkId);
@@ -429,8 +434,8 @@ export class NetworkStore {
       const ip = options.ip ? checkRequestedAddress(config, options.ip, used) : allocateAddress(config, used);
       const ifname = options.ifname ?? `eth${this.endpointsOf(containerId).length}`;
       this.db.prepare(
-        `INSERT INTO endpoints (network_id, container_id, container_name, ip, mac, aliases, host_veth, ifname, created)
-         VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)`,
+        `INSERT INTO endpoints (network_id, container_id, container_name, ip, mac, aliases, host_veth, ifname, created, dns)
+         VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)`,
       ).run(
         n.id,
         containerId,
@@ -440,6 +445,7 @@ export class NetworkStore {
         JSON.stringify(options.aliases ?? []),
         ifname,
         new Date().toISOString(),
+        JSON.stringify(options.dns ?? []),
       );
       return this.endpoint(n.id, containerId)!;
     });
