@@ -27,8 +27,8 @@ export interface FlagSpec {
   description: string;
   /** Placeholder shown in help, e.g. `NAME`. Defaults to the type. */
   value?: string;
-  /** Default for string/number flags (shown in help). */
-  default?: string | number;
+  /** Default value (shown in help); a bool flag with `default: true` is on unless `--x=false`. */
+  default?: string | number | boolean;
   /** Not listed in help (accepted for compatibility). */
   hidden?: boolean;
 }
@@ -88,7 +88,7 @@ export function parseFlags(
   const values: FlagValues = {};
   for (const f of flags) {
     if (f.type === "list") values[f.name] = [];
-    else if (f.type === "bool") values[f.name] = false;
+    else if (f.type === "bool") values[f.name] = f.default === true;
     else if (f.default !== undefined) values[f.name] = f.default;
   }
   const args: string[] = [];

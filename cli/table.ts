@@ -21,10 +21,21 @@ const system: GroupLoader = () => import("./system.ts");
 const distribution: GroupLoader = () => import("./distribution.ts");
 const serve: GroupLoader = () => import("./serve.ts");
 
+const image: GroupLoader = () => import("./image.ts");
+
 /** Top-level command name → its group. Several names share one group. */
 export const commandTable: Record<string, GroupLoader> = {
   help: system,
   serve,
+  images: image,
+  image: image,
+  import: image,
+  load: image,
+  save: image,
+  tag: image,
+  rmi: image,
+  history: image,
+  inspect: image,
   version: system,
   pull: distribution,
   push: distribution,

@@ -42,6 +42,7 @@ import { type Database, migrate, type Schema, transaction } from "./db.ts";
 import type { ImageStore, LoadedImage } from "./image_store.ts";
 import { parseDigest } from "./digest.ts";
 import { unpackLayer, type UnpackOptions } from "./unpack.ts";
+import type { Compression } from "./compression.ts";
 
 /** Tables of the snapshot store. */
 export const snapshotSchema: Schema = {
@@ -283,33 +284,104 @@ export class SnapshotStore {
 
     const hex = parseDigest(chainId).hex;
     await Deno.mkdir(`${this.dir}/locks`, { recursive: true, mode: 0o700 });
-    await Deno.mkdir(`${this.dir}/tmp`, { recursive: true, mode: 0o700 });
     using lock = await Deno.open(`${this.dir}/locks/${hex}`, { write: true, create: true });
     await lock.lock(true);
     const raced = await ready();
     if (raced) return raced;
+    options.onLayer?.({ index: options.index, total: options.total, chainId, diffId });
+    const { tmp, size, done } = await this.#unpack(blobDigest, below, { ...options, expectedDiffId: diffId });
+    try {
+      return await this.#commit(tmp, { chainId, parent, diffId, size });
+    } finally {
+      done();
+    }
+  }
 
+  /**
+   * Unpacks a blob into a fresh `tmp/<name>/`, holding `locks/unpack.<name>` for as long as
+   * the directory is in flight (the sweep removes only unlocked ones: their process died).
+   */
+  async #unpack(
+    blobDigest: string,
+    below: SnapshotRecord[],
+    options: PrepareOptions & { expectedDiffId?: string },
+  ): Promise<{ tmp: string; size: number; diffId: string; compression: Compression; done: () => void }> {
     const blob = this.images.content.path(blobDigest);
     if (!(await exists(blob))) {
       throw new NotFoundError(`Layer blob ${blobDigest} is missing from the content store`);
     }
-    options.onLayer?.({ index: options.index, total: options.total, chainId, diffId });
-    const tmp = `${this.dir}/tmp/${hex}.${randomId(8)}`;
-    await Deno.mkdir(tmp, { mode: 0o700 });
-    let size: number;
+    await Deno.mkdir(`${this.dir}/tmp`, { recursive: true, mode: 0o700 });
+    await Deno.mkdir(`${this.dir}/locks`, { recursive: true, mode: 0o700 });
+    const name = randomId(12);
+    const lockPath = `${this.dir}/locks/unpack.${name}`;
+    const lock = await Deno.open(lockPath, { write: true, create: true });
+    await lock.lock(true);
+    const done = () => {
+      lock.close();
+      try {
+        Deno.removeSync(lockPath);
+      } catch { /* gone */ }
+    };
+    const tmp = `${this.dir}/tmp/${name}`;
     try {
+      await Deno.mkdir(tmp, { mode: 0o700 });
       const r = await unpackLayer(blob, tmp, {
         lowerDirs: below.map((r) => this.path(r.id)).reverse(),
-        expectedDiffId: diffId,
+        expectedDiffId: options.expectedDiffId,
         devices: options.devices,
         onWarning: options.onWarning,
       });
-      size = r.contentSize;
+      return { tmp, size: r.contentSize, diffId: r.diffId, compression: r.compression, done };
     } catch (e) {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
+      done();
       throw e;
     }
-    return await this.#commit(tmp, { chainId, parent, diffId, size });
+  }
+
+  /**
+   * Unpacks a layer blob whose diff ID is not known in advance (`ctr import`) on top of the
+   * chain `parent` (or as a bottom layer), and records it. When another process recorded
+   * the same chain meanwhile, its snapshot is used and this unpack discarded.
+   */
+  async unpackBlob(
+    blobDigest: string,
+    options: PrepareOptions & { parent?: string } = {},
+  ): Promise<SnapshotRecord & { compression: Compression }> {
+    const below: SnapshotRecord[] = [];
+    for (let c = options.parent; c;) {
+      const rec = this.get(c);
+      if (!rec) throw new NotFoundError(`Snapshot ${c} does not exist`);
+      below.unshift(rec);
+      c = rec.parent;
+    }
+    const { tmp, size, diffId, compression, done } = await this.#unpack(blobDigest, below, options);
+    try {
+      return await this.#commitUnlessRecorded(tmp, { parent: options.parent, diffId, size, compression });
+    } finally {
+      done();
+    }
+  }
+
+  async #commitUnlessRecorded(
+    tmp: string,
+    s: { parent?: string; diffId: string; size: number; compression: Compression },
+  ): Promise<SnapshotRecord & { compression: Compression }> {
+    const { parent, diffId, size, compression } = s;
+    const chainId = parent ? chainIds([parent, diffId])[1] : diffId;
+    const hex = parseDigest(chainId).hex;
+    await Deno.mkdir(`${this.dir}/locks`, { recursive: true, mode: 0o700 });
+    using lock = await Deno.open(`${this.dir}/locks/${hex}`, { write: true, create: true });
+    await lock.lock(true);
+    const existing = this.get(chainId);
+    if (existing && await exists(this.path(existing.id))) {
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+      return { ...existing, compression };
+    }
+    if (existing) {
+      transaction(this.db, () => this.db.prepare("DELETE FROM snapshots WHERE chain_id = ?").run(chainId));
+    }
+    return { ...await this.#commit(tmp, { chainId, parent, diffId, size }), compression };
   }
 
   /** Renames an unpacked directory into place and records it, atomically as seen by readers. */
@@ -456,12 +528,15 @@ export class SnapshotStore {
         await Deno.remove(p, { recursive: true }).catch(() => {});
         continue;
       }
-      // An unpack in flight holds its chain's lock; a stale one's process is gone.
-      const hex = e.name.split(".")[0];
+      // An unpack in flight holds locks/unpack.<name>; a stale one's process is gone.
+      const lockPath = `${this.dir}/locks/unpack.${e.name}`;
       let lock: Deno.FsFile | undefined;
       try {
-        lock = await Deno.open(`${this.dir}/locks/${hex}`, { write: true, create: true });
-        if (await lock.tryLock(true)) await Deno.remove(p, { recursive: true }).catch(() => {});
+        lock = await Deno.open(lockPath, { write: true, create: true });
+        if (await lock.tryLock(true)) {
+          await Deno.remove(p, { recursive: true }).catch(() => {});
+          await Deno.remove(lockPath).catch(() => {});
+        }
       } catch {
         /* leave it */
       } finally {

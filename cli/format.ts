@@ -1,0 +1,323 @@
+/**
+ * Output formatting shared by the CLI commands, matching Docker's CLI:
+ *
+ * - {@linkcode humanSize}: go-units `HumanSizeWithPrecision` (decimal units: `4.26MB`);
+ * - {@linkcode humanDuration}: go-units `HumanDuration` (`2 weeks`, `About an hour`);
+ * - {@linkcode renderTable}: `text/tabwriter` with Docker's settings (min width 10, padding 3);
+ * - {@linkcode formatTemplate}: the subset of Go's `text/template` people use with
+ *   `--format`: `{{.A.B}}`, `{{json .X}}`, `{{index .M "k"}}`, `{{join .L ", "}}`,
+ *   `{{upper .S}}`, `{{lower .S}}`, `{{len .L}}`, `{{println .X}}`, pipelines `{{.X | json}}`,
+ *   and a leading `table` that prints a header row.
+ *
+ * @module
+ */
+
+const UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+
+/** Go's `%.Ng` for the numbers sizes produce (no exponent below 1e21). */
+function goG(value: number, precision: number): string {
+  if (value === 0) return "0";
+  const s = value.toPrecision(precision);
+  if (s.includes("e")) {
+    // Go prints exponents with at least two digits: 1e+03.
+    const [m, e] = s.split("e");
+    const mant = m.includes(".") ? m.replace(/0+$/, "").replace(/\.$/, "") : m;
+    const sign = e[0];
+    const digits = e.slice(1).padStart(2, "0");
+    return `${mant}e${sign}${digits}`;
+  }
+  return s.includes(".") ? s.replace(/0+$/, "").replace(/\.$/, "") : s;
+}
+
+/**
+ * Bytes as Docker shows them: 3 significant digits, decimal units.
+ *
+ * @example
+ * ```ts
+ * humanSize(4261550); // "4.26MB"
+ * humanSize(124000000); // "124MB"
+ * ```
+ */
+export function humanSize(bytes: number, precision = 3): string {
+  let size = bytes;
+  let i = 0;
+  while (size >= 1000 && i < UNITS.length - 1) {
+    size /= 1000;
+    i++;
+  }
+  return `${goG(size, precision)}${UNITS[i]}`;
+}
+
+/**
+ * A duration as Docker shows it (`docker images` CREATED, `docker ps` STATUS).
+ *
+ * @example
+ * ```ts
+ * humanDuration(90 * 60_000); // "2 hours"
+ * humanDuration(3 * 86_400_000); // "3 days"
+ * ```
+ */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return "Less than a second";
+  if (seconds === 1) return "1 second";
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes === 1) return "About a minute";
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(ms / 3_600_000);
+  if (hours === 1) return "About an hour";
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(hours / 24 / 365)} years`;
+}
+
+/**
+ * "N units ago" from an RFC 3339 time, or "N/A" when there is none.
+ *
+ * @example
+ * ```ts
+ * timeAgo("2024-01-01T00:00:00Z"); // "… months ago"
+ * ```
+ */
+export function timeAgo(iso: string | undefined, now = Date.now()): string {
+  const t = iso ? Date.parse(iso) : NaN;
+  if (!Number.isFinite(t) || t <= 0) return "N/A";
+  return `${humanDuration(Math.max(0, now - t))} ago`;
+}
+
+/**
+ * Go's `time.Time.String()` in UTC: `2023-07-18 23:19:33 +0000 UTC`.
+ *
+ * @example
+ * ```ts
+ * goTimeString("2023-07-18T23:19:33.655Z"); // "2023-07-18 23:19:33 +0000 UTC"
+ * ```
+ */
+export function goTimeString(iso: string | undefined): string {
+  const t = iso ? Date.parse(iso) : NaN;
+  if (!Number.isFinite(t)) return "0001-01-01 00:00:00 +0000 UTC";
+  return new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, " +0000 UTC");
+}
+
+/**
+ * Aligns rows as Docker's tabwriter does: every column but the last padded to its widest
+ * cell plus 3, at least 10.
+ *
+ * @example
+ * ```ts
+ * renderTable([["REPOSITORY", "TAG"], ["busybox", "latest"]]);
+ * ```
+ */
+export function renderTable(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      if (i === row.length - 1) return;
+      widths[i] = Math.max(widths[i] ?? 0, Math.max(10, [...cell].length + 3));
+    });
+  }
+  return rows.map((row) =>
+    row.map((cell, i) => (i === row.length - 1 ? cell : cell + " ".repeat(widths[i] - [...cell].length)))
+      .join("")
+      .trimEnd()
+  ).join("\n");
+}
+
+// ---------------------------------------------------------------- templates
+
+type Value = unknown;
+
+interface Token {
+  kind: "text" | "action";
+  text: string;
+}
+
+function tokenize(tpl: string): Token[] {
+  const out: Token[] = [];
+  let i = 0;
+  while (i < tpl.length) {
+    const open = tpl.indexOf("{{", i);
+    if (open === -1) {
+      out.push({ kind: "text", text: tpl.slice(i) });
+      break;
+    }
+    if (open > i) out.push({ kind: "text", text: tpl.slice(i, open) });
+    const close = tpl.indexOf("}}", open + 2);
+    if (close === -1) throw new SyntaxError(`template: unclosed action in ${JSON.stringify(tpl)}`);
+    let inner = tpl.slice(open + 2, close);
+    // {{- and -}} trim surrounding whitespace.
+    if (inner.startsWith("-")) {
+      inner = inner.slice(1);
+      const last = out[out.length - 1];
+      if (last?.kind === "text") last.text = last.text.trimEnd();
+    }
+    let trimNext = false;
+    if (inner.endsWith("-")) {
+      inner = inner.slice(0, -1);
+      trimNext = true;
+    }
+    out.push({ kind: "action", text: inner.trim() });
+    i = close + 2;
+    if (trimNext) { while (i < tpl.length && /\s/.test(tpl[i])) i++; }
+  }
+  return out;
+}
+
+function splitArgs(expr: string): string[] {
+  const args: string[] = [];
+  const re = /"(?:[^"\\]|\\.)*"|`[^`]*`|[^\s]+/g;
+  for (const m of expr.matchAll(re)) args.push(m[0]);
+  return args;
+}
+
+function lookup(value: Value, path: string): Value {
+  let v = value;
+  for (const key of path.split(".").filter(Boolean)) {
+    if (v === null || v === undefined) return undefined;
+    if (typeof v !== "object") {
+      throw new TypeError(`template: can't evaluate field ${key} in type ${typeof v}`);
+    }
+    v = (v as Record<string, Value>)[key];
+  }
+  return v;
+}
+
+function literal(arg: string, dot: Value): Value {
+  if (arg.startsWith('"')) return JSON.parse(arg);
+  if (arg.startsWith("`")) return arg.slice(1, -1);
+  if (arg === ".") return dot;
+  if (arg.startsWith(".")) return lookup(dot, arg);
+  if (/^-?\d+(\.\d+)?$/.test(arg)) return Number(arg);
+  if (arg === "true" || arg === "false") return arg === "true";
+  if (arg === "nil") return null;
+  throw new SyntaxError(`template: function "${arg}" not defined`);
+}
+
+/** Go's default printing of a value inside a template. */
+function show(v: Value): string {
+  if (v === undefined || v === null) return "<no value>";
+  if (Array.isArray(v)) return `[${v.map(show).join(" ")}]`;
+  if (typeof v === "object") {
+    const entries = Object.entries(v as Record<string, Value>).sort((
+      [a],
+      [b],
+    ) => (a < b ? -1 : a > b ? 1 : 0));
+    return `map[${entries.map(([k, x]) => `${k}:${show(x)}`).join(" ")}]`;
+  }
+  return String(v);
+}
+
+const FUNCS: Record<string, (...args: Value[]) => Value> = {
+  json: (v) => JSON.stringify(v ?? null),
+  index: (v, ...keys) => {
+    let x = v;
+    for (const k of keys) {
+      x = x === null || x === undefined ? undefined : (x as Record<string, Value>)[String(k)];
+    }
+    return x;
+  },
+  join: (list, sep) => (Array.isArray(list) ? list.map(String).join(String(sep)) : ""),
+  upper: (s) => String(s ?? "").toUpperCase(),
+  lower: (s) => String(s ?? "").toLowerCase(),
+  title: (s) => String(s ?? "").replace(/\b\w/g, (c) => c.toUpperCase()),
+  len: (
+    v,
+  ) => (Array.isArray(v) || typeof v === "string"
+    ? v.length
+    : v && typeof v === "object"
+    ? Object.keys(v).length
+    : 0),
+  println: (...vs) => vs.map(show).join(" ") + "\n",
+  print: (...vs) => vs.map(show).join(""),
+  printf: (fmt, ...vs) => {
+    let i = 0;
+    return String(fmt).replace(
+      /%[vsdq%]/g,
+      (m) => (m === "%%" ? "%" : m === "%q" ? JSON.stringify(String(vs[i++])) : show(vs[i++])),
+    );
+  },
+  truncate: (s, n) => String(s ?? "").slice(0, Number(n)),
+};
+
+function evalCommand(cmd: string, dot: Value, piped: Value[] = []): Value {
+  const args = splitArgs(cmd);
+  if (!args.length) throw new SyntaxError("template: empty command");
+  const [head, ...rest] = args;
+  if (head in FUNCS) return FUNCS[head](...rest.map((a) => literal(a, dot)), ...piped);
+  if (!head.startsWith(".") && !/^["`\d-]|^(true|false|nil)$/.test(head)) {
+    throw new SyntaxError(`template: function "${head}" not defined`);
+  }
+  if (rest.length) throw new SyntaxError(`template: can't give argument to non-function ${head}`);
+  return piped.length
+    ? (() => {
+      throw new SyntaxError(`template: can't pipe into non-function ${head}`);
+    })()
+    : literal(head, dot);
+}
+
+function evalPipeline(expr: string, dot: Value): Value {
+  const parts = expr.split(/\|(?=(?:[^"]*"[^"]*")*[^"]*$)/).map((p) => p.trim());
+  let v = evalCommand(parts[0], dot);
+  for (const p of parts.slice(1)) v = evalCommand(p, dot, [v]);
+  return v;
+}
+
+/**
+ * Renders a Go template subset against a value. Unknown functions and unsupported actions
+ * throw `SyntaxError` with Go's wording.
+ *
+ * @example
+ * ```ts
+ * formatTemplate("{{.Repository}}:{{.Tag}}", { Repository: "busybox", Tag: "latest" }); // "busybox:latest"
+ * formatTemplate("{{json .Config.Env}}", inspect);
+ * ```
+ */
+export function formatTemplate(tpl: string, value: Value): string {
+  let out = "";
+  for (const t of tokenize(tpl.replace(/\\t/g, "\t").replace(/\\n/g, "\n"))) {
+    if (t.kind === "text") {
+      out += t.text;
+      continue;
+    }
+    if (/^(range|if|with|else|end|define|template|block)\b/.test(t.text)) {
+      throw new SyntaxError(`template: "${t.text.split(/\s/)[0]}" actions are not supported by ctr`);
+    }
+    const v = evalPipeline(t.text, value);
+    out += typeof v === "string" ? v : show(v);
+  }
+  return out;
+}
+
+/**
+ * Renders rows for a `--format` flag: `json` (one JSON object per line), `table …` (header
+ * row from `headers`, aligned), or a plain template per row.
+ *
+ * @example
+ * ```ts
+ * formatRows("table {{.ID}}\t{{.Size}}", rows, { ID: "IMAGE ID", Size: "SIZE" });
+ * ```
+ */
+export function formatRows(
+  format: string,
+  rows: Record<string, Value>[],
+  headers: Record<string, string>,
+): string[] {
+  if (format === "json") return rows.map((r) => JSON.stringify(sortKeys(r)));
+  if (format.startsWith("table")) {
+    const tpl = format.slice(5).trim() || Object.keys(headers).map((k) => `{{.${k}}}`).join("\t");
+    const headerRow = formatTemplate(
+      tpl.replace(/\{\{\s*\.(\w+)\s*\}\}/g, (_, k) => headers[k] ?? k.toUpperCase()),
+      {},
+    );
+    const lines = [headerRow, ...rows.map((r) => formatTemplate(tpl, r))];
+    return renderTable(lines.map((l) => l.split("\t"))).split("\n");
+  }
+  return rows.map((r) => formatTemplate(format, r));
+}
+
+function sortKeys(o: Record<string, Value>): Record<string, Value> {
+  return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+}
