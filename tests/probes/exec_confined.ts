@@ -8,6 +8,15 @@
  * @module
  */
 import { libc } from "../../ffi/libc.ts";
+import { SyscallError } from "../../ffi/errno.ts";
+import { applySeccompProfile } from "../../ffi/seccomp/install.ts";
+import { DEFAULT_SECCOMP_PROFILE } from "../../ffi/seccomp/default_profile.ts";
+import { parseSeccompProfile } from "../../ffi/seccomp/profile.ts";
+import {
+  confineCurrentThread,
+  type ConfinementPlanJSON,
+  planFromJSON,
+} from "../../runtime/security/confine.ts";
 import {
   applyCapabilities,
   type CapabilitySets,
@@ -17,6 +26,8 @@ import {
 
 /** What the probe applies before execve. Masks are hex strings. */
 export interface ProbeSpec {
+  /** Namespaces to unshare first (CLONE_* flags), e.g. to keep a hostname test off the host. */
+  unshare?: number;
   noNewPrivs?: boolean;
   keepCaps?: boolean;
   uid?: number;
@@ -24,11 +35,18 @@ export interface ProbeSpec {
   caps?: Record<keyof CapabilitySets, string>;
   /** A seccomp filter as hex bytes of sock_filter records. */
   seccompHex?: string;
+  /** A profile to resolve for `caps`, compile and install: "default" or Docker JSON text. */
+  seccomp?: { profile: "default" | string; caps: string[] };
+  /** A whole confinement plan (planToJSON), applied with confineCurrentThread. */
+  plan?: ConfinementPlanJSON;
+  /** Raw syscalls to make after everything is applied; their results are printed as one JSON line. */
+  syscallsAfter?: { nr: number; args?: number[] }[];
   argv: string[];
   env?: string[];
 }
 
 const spec: ProbeSpec = JSON.parse(Deno.args[0]);
+if (spec.unshare) libc.unshare(spec.unshare);
 if (spec.noNewPrivs) setNoNewPrivs();
 if (spec.keepCaps) setKeepCaps(true);
 if (spec.gid !== undefined) {
@@ -50,5 +68,25 @@ if (spec.caps) {
 if (spec.seccompHex) {
   const bytes = new Uint8Array(spec.seccompHex.match(/../g)!.map((h) => parseInt(h, 16)));
   libc.seccompSetFilter(bytes);
+}
+if (spec.seccomp) {
+  const profile = spec.seccomp.profile === "default"
+    ? DEFAULT_SECCOMP_PROFILE
+    : parseSeccompProfile(spec.seccomp.profile, "probe");
+  applySeccompProfile(profile, { caps: spec.seccomp.caps });
+}
+if (spec.plan) {
+  const r = confineCurrentThread(planFromJSON(spec.plan));
+  if (r.unavailable.length) console.error(`unavailable: ${r.unavailable.join(",")}`);
+}
+if (spec.syscallsAfter) {
+  const results = spec.syscallsAfter.map(({ nr, args }) => {
+    try {
+      return `ok:${libc.syscall(nr, ...(args ?? []))}`;
+    } catch (e) {
+      return e instanceof SyscallError ? e.code : String(e);
+    }
+  });
+  console.log(JSON.stringify(results));
 }
 libc.execve(spec.argv[0], spec.argv, spec.env ?? ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]);
