@@ -22,6 +22,7 @@ const distribution: GroupLoader = () => import("./distribution.ts");
 const serve: GroupLoader = () => import("./serve.ts");
 
 const image: GroupLoader = () => import("./image.ts");
+const network: GroupLoader = () => import("./network.ts");
 
 /** Top-level command name → its group. Several names share one group. */
 export const commandTable: Record<string, GroupLoader> = {
@@ -41,4 +42,5 @@ export const commandTable: Record<string, GroupLoader> = {
   push: distribution,
   login: distribution,
   logout: distribution,
+  network,
 };
