@@ -19,14 +19,7 @@ async function openService(): Promise<{ svc: NetworkService; close(): Promise<vo
   ]);
   const root = rootDir();
   const db = openDatabase(`${root}/ctr.db`, [networkSchema]);
-  const svc = new NetworkService({
-    root,
-    db,
-    defaultBridge: {
-      name: Deno.env.get("CTR_BRIDGE") || undefined,
-      subnet: Deno.env.get("CTR_BRIDGE_SUBNET") || undefined,
-    },
-  });
+  const svc = new NetworkService({ root, db });
   return {
     svc,
     async close() {

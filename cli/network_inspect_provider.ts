@@ -18,7 +18,7 @@ import { networkSchema } from "../runtime/network/store.ts";
  */
 export function lookup(root: string, name: string, _options: { size: boolean }): Promise<unknown> {
   const db = openDatabase(`${root}/ctr.db`, [networkSchema]);
-  const svc = new NetworkService({ root, db, nftables: false });
+  const svc = new NetworkService({ root, db, config: { nftables: false } });
   try {
     svc.ensureBuiltins();
     const n = svc.store.getNetwork(name);

@@ -76,7 +76,11 @@ export function hostVethName(containerId: string, networkId: string): string {
  * ensureBridge(rt, { bridge: "ctr0", subnet: "10.88.0.0/16", gateway: "10.88.0.1", internal: false });
  * ```
  */
-export function ensureBridge(rt: RouteNetlink, spec: BridgeSpec, options: { localnet?: boolean } = {}): void {
+export function ensureBridge(
+  rt: RouteNetlink,
+  spec: BridgeSpec,
+  options: { localnet?: boolean; ipForward?: boolean } = {},
+): void {
   let link = rt.getLink(spec.bridge);
   if (!link) {
     try {
@@ -100,7 +104,7 @@ export function ensureBridge(rt: RouteNetlink, spec: BridgeSpec, options: { loca
     }
   }
   if (!link?.up) rt.setLink(spec.bridge, { up: true });
-  if (!spec.internal) writeSysctl("net/ipv4/ip_forward", "1");
+  if (!spec.internal && options.ipForward !== false) writeSysctl("net/ipv4/ip_forward", "1");
   // Loopback DNAT to containers needs the bridge to route 127.0.0.0/8 (firewall.ts).
   if (options.localnet) writeSysctl(`net/ipv4/conf/${spec.bridge}/route_localnet`, "1");
 }

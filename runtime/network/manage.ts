@@ -77,6 +77,7 @@ export function createNetwork(svc: NetworkService, o: CreateNetworkOptions): Net
     options: o.options,
     bridge,
     hostSubnets: o.subnet ? [] : hostSubnets(),
+    pools: svc.config.pools,
   });
 }
 

@@ -16,7 +16,7 @@ import { networkSchema } from "./store.ts";
 async function withSvc(fn: (svc: NetworkService) => void | Promise<void>) {
   const root = await Deno.makeTempDir({ prefix: "ctr-netmanage-" });
   const db = openDatabase(`${root}/ctr.db`, [networkSchema]);
-  const svc = new NetworkService({ root, db, nftables: false });
+  const svc = new NetworkService({ root, db, config: { nftables: false } });
   try {
     await fn(svc);
   } finally {

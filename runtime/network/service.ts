@@ -33,13 +33,11 @@ import { connectEndpoint, disconnectEndpoint, ensureBridge, hostVethName, remove
 import { DnsServer } from "./dns_server.ts";
 import { buildHosts, buildResolvConf, parseResolvConf } from "./etc_files.ts";
 import { containerOwner, Firewall, firewallTableName, networkOwner } from "./firewall.ts";
-import { DEFAULT_SUBNET, prefixLengthOf } from "./ipam.ts";
+import { prefixLengthOf } from "./ipam.ts";
+import { DEFAULT_NETWORK_CONFIG, loadNetworkConfig, type NetworkConfig } from "./config.ts";
 import { PortPublisher } from "./port_proxy.ts";
 import type { BoundPort, PortMapping } from "./ports.ts";
 import { type EndpointRecord, type NetworkRecord, NetworkStore } from "./store.ts";
-
-/** Name of the default bridge interface. */
-export const DEFAULT_BRIDGE = "ctr0";
 
 /** Options of a {@linkcode NetworkService}. */
 export interface NetworkServiceOptions {
@@ -49,10 +47,8 @@ export interface NetworkServiceOptions {
   db: Database;
   /** The host's resolv.conf (default `/etc/resolv.conf`). */
   hostResolvConf?: string;
-  /** The default `bridge` network's interface and subnet, used when it is first created. */
-  defaultBridge?: { name?: string; subnet?: string };
-  /** Use nftables for NAT where the kernel has it (default true); false = proxy only. */
-  nftables?: boolean;
+  /** Settings (default: read from the state root's config file, see config.ts). */
+  config?: Partial<NetworkConfig>;
   /** Port of the embedded DNS (53; tests may use another). */
   dnsPort?: number;
 }
@@ -166,6 +162,8 @@ export class NetworkService {
   readonly store: NetworkStore;
   readonly root: string;
   readonly #options: NetworkServiceOptions;
+  /** The settings in effect. */
+  readonly config: NetworkConfig;
   readonly #publishers = new Map<string, PortPublisher>();
   readonly #dns = new Map<string, DnsServer>();
   readonly #dnsStarting = new Map<string, Promise<void>>();
@@ -174,13 +172,17 @@ export class NetworkService {
   constructor(options: NetworkServiceOptions) {
     this.#options = options;
     this.root = options.root;
+    this.config = {
+      ...(options.config ? DEFAULT_NETWORK_CONFIG : loadNetworkConfig(options.root)),
+      ...options.config,
+    };
     this.store = new NetworkStore(options.db);
   }
 
   /** The firewall, or null without nftables (opened on first use). */
   get firewall(): Firewall | null {
     if (this.#firewall === undefined) {
-      this.#firewall = this.#options.nftables === false ? null : Firewall.open(firewallTableName(this.root));
+      this.#firewall = this.config.nftables ? Firewall.open(firewallTableName(this.root)) : null;
     }
     return this.#firewall;
   }
@@ -192,8 +194,9 @@ export class NetworkService {
         this.store.createNetwork({
           name: "bridge",
           driver: "bridge",
-          bridge: this.#options.defaultBridge?.name ?? DEFAULT_BRIDGE,
-          subnet: this.#options.defaultBridge?.subnet ?? DEFAULT_SUBNET,
+          bridge: this.config.bridge,
+          subnet: this.config.subnet,
+          gateway: this.config.gateway,
           builtin: true,
           options: { "com.docker.network.bridge.default_bridge": "true" },
         });
@@ -253,6 +256,7 @@ export class NetworkService {
   async start(req: StartRequest): Promise<StartedNetwork> {
     const mode = parseNetworkMode(req.networkMode);
     const hostResolv = this.#readHostResolvConf();
+    if (!req.dns?.length && this.config.dns.length) req = { ...req, dns: this.config.dns };
     if (mode.kind === "host") {
       await this.#writeEtc(
         req,
@@ -368,7 +372,7 @@ export class NetworkService {
         gateway: net.gateway!,
         internal: net.internal,
       };
-      ensureBridge(rt, spec, { localnet: this.firewall !== null });
+      ensureBridge(rt, spec, { localnet: this.firewall !== null, ipForward: this.config.ipForward });
       if (firstOnNetwork || !this.firewall?.owners().has(networkOwner(net.id))) {
         this.firewall?.addNetwork({ ...spec, id: net.id });
       }

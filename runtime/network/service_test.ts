@@ -45,8 +45,7 @@ async function withService(fn: (env: Env) => Promise<void>, options: { nftables?
   const svc = new NetworkService({
     root,
     db,
-    defaultBridge: { name: bridge, subnet },
-    nftables: options.nftables,
+    config: { bridge, subnet, nftables: options.nftables ?? true },
   });
   const www = `${root}/www`;
   await Deno.mkdir(www);
@@ -473,7 +472,7 @@ Deno.test({
       await svc.close();
       const dbPath = `${env.root}/ctr.db`;
       const db2 = openDatabase(dbPath, [networkSchema]);
-      const svc2 = new NetworkService({ root: env.root, db: db2 });
+      const svc2 = new NetworkService({ root: env.root, db: db2, config: svc.config });
       try {
         const { released } = await svc2.recover(
           new Map([["7".repeat(64), holder.pid]]),

@@ -26,11 +26,25 @@ import { ConflictError, NotFoundError } from "../../errors.ts";
 import {
   allocateAddress,
   checkRequestedAddress,
+  DEFAULT_POOL,
   macForAddress,
   pickSubnet,
   subnetConfig,
   subnetsOverlap,
 } from "./ipam.ts";
+
+/** The first free subnet of the first pool that has one. */
+function pickFromPools(taken: string[], pools: { base: string; size: number }[]): string {
+  let last: unknown;
+  for (const pool of pools) {
+    try {
+      return pickSubnet(taken, pool);
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last;
+}
 
 /** The network component's tables. Append migrations; never edit a released one. */
 export const networkSchema: Schema = {
@@ -158,6 +172,8 @@ export interface NetworkSpec {
   builtin?: boolean;
   /** Subnets in use outside ctr (host routes and addresses) that a picked subnet must avoid. */
   hostSubnets?: string[];
+  /** Pools to pick a subnet from when none is given (default 10.89.0.0/16 in /24s). */
+  pools?: { base: string; size: number }[];
 }
 
 type Row = Record<string, string | number | null>;
@@ -261,7 +277,8 @@ export class NetworkStore {
           ({ subnet, gateway } = c);
         } else {
           if (spec.gateway) throw new TypeError("A gateway needs a subnet: give --subnet too");
-          const picked = pickSubnet([...others.map((n) => n.subnet!), ...(spec.hostSubnets ?? [])]);
+          const taken = [...others.map((n) => n.subnet!), ...(spec.hostSubnets ?? [])];
+          const picked = pickFromPools(taken, spec.pools ?? [DEFAULT_POOL]);
           ({ subnet, gateway } = subnetConfig(picked));
         }
         bridge = spec.bridge ?? `ctr-${id.slice(0, 11)}`;
