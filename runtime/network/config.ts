@@ -60,7 +60,9 @@ export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
 export function parseNetworkConfig(doc: unknown, file = "config.json"): NetworkConfig {
   const out: NetworkConfig = structuredClone(DEFAULT_NETWORK_CONFIG);
   if (doc === undefined || doc === null) return out;
-  if (typeof doc !== "object" || Array.isArray(doc)) throw new TypeError(`Invalid ${file}: not a JSON object`);
+  if (typeof doc !== "object" || Array.isArray(doc)) {
+    throw new TypeError(`Invalid ${file}: not a JSON object`);
+  }
   const o = doc as Record<string, unknown>;
   const bad = (key: string, why: string) => new TypeError(`Invalid "${key}" in ${file}: ${why}`);
   if (o.bridge !== undefined) {
