@@ -116,75 +116,66 @@ function isCond(i: ClassicInsn): boolean {
  * further than 255 instructions, and checks the result against BPF_MAXINSNS. Throws a
  * `RangeError` for an unknown or backward label, or a program too long.
  *
+ * One pass from the end: every jump is forward, so when an instruction is placed everything it
+ * can jump to is placed already and its offsets are final; a trampoline goes right after its
+ * jump, where it moves nothing that is already placed.
+ *
  * @example
  * ```ts
  * assembleClassic([ldAbsW(0), jmpK(BPF.JEQ, 59, "deny", null), retK(0x7fff0000), { label: "deny" }, retK(0)]);
  * ```
  */
 export function assembleClassic(items: ClassicItem[]): SockFilter[] {
-  const list: ClassicItem[] = items.map((i) => ({ ...i }));
-  let trampolines = 0;
-  for (let pass = 0;; pass++) {
-    if (pass > BPF_MAXINSNS) throw new RangeError("BPF layout did not converge");
-    // Positions of labels and instructions.
-    const where = new Map<string, number>();
-    const pcs: number[] = [];
-    let pc = 0;
-    for (const item of list) {
-      if ("label" in item) {
-        if (where.has(item.label) && pass === 0) throw new RangeError(`Label defined twice: ${item.label}`);
-        where.set(item.label, pc);
-        pcs.push(-1);
-      } else pcs.push(pc++);
+  const defined = new Set<string>();
+  for (const item of items) {
+    if (!("label" in item)) continue;
+    if (defined.has(item.label)) throw new RangeError(`Label defined twice: ${item.label}`);
+    defined.add(item.label);
+  }
+  // Placed instructions, last first; a label's value is how many instructions follow it.
+  const out: SockFilter[] = [];
+  const fromEnd = new Map<string, number>();
+  const distance = (label: string): number => {
+    const d = fromEnd.get(label);
+    if (d === undefined) {
+      throw new RangeError(defined.has(label) ? `Backward jump to ${label}` : `Undefined label: ${label}`);
     }
-    const offset = (label: string | null | undefined, at: number): number => {
-      if (label === null || label === undefined) return 0;
-      const t = where.get(label);
-      if (t === undefined) throw new RangeError(`Undefined label: ${label}`);
-      const off = t - (at + 1);
-      if (off < 0) throw new RangeError(`Backward jump to ${label}`);
-      return off;
-    };
-    // Find far conditional branches; fix them from the end so earlier indexes stay valid.
-    const fixes: [number, "jt" | "jf"][] = [];
-    list.forEach((item, idx) => {
-      if ("label" in item || !isCond(item)) return;
-      for (const side of ["jt", "jf"] as const) {
-        if (offset(item[side], pcs[idx]) > 255) fixes.push([idx, side]);
-      }
-    });
-    if (fixes.length === 0) {
-      const out: SockFilter[] = [];
-      list.forEach((item, idx) => {
-        if ("label" in item) return;
-        const at = pcs[idx];
-        if (isCond(item)) {
-          out.push({ code: item.code, jt: offset(item.jt, at), jf: offset(item.jf, at), k: item.k });
-        } else if (item.target !== undefined) {
-          out.push({ code: item.code, jt: 0, jf: 0, k: offset(item.target, at) });
-        } else out.push({ code: item.code, jt: 0, jf: 0, k: item.k >>> 0 });
-      });
-      if (out.length > BPF_MAXINSNS) {
-        throw new RangeError(
-          `BPF program too long: ${out.length} instructions (the kernel's limit is ${BPF_MAXINSNS})`,
-        );
-      }
-      return out;
+    return d;
+  };
+  for (let i = items.length - 1; i >= 0; i--) {
+    const item = items[i];
+    if ("label" in item) {
+      fromEnd.set(item.label, out.length);
+      continue;
     }
-    for (const [idx, side] of fixes.reverse()) {
-      const insn = list[idx] as ClassicInsn;
-      const name = `__far${trampolines++}`;
-      list.splice(idx + 1, 0, { label: name }, ja(insn[side]!));
-      // The other branch, if it fell through, must now skip the trampoline.
-      const other = side === "jt" ? "jf" : "jt";
-      if (insn[other] === null || insn[other] === undefined) {
-        const after = `__after${trampolines++}`;
-        list.splice(idx + 3, 0, { label: after });
-        insn[other] = after;
+    if (isCond(item)) {
+      const next = out.length; // what falls through
+      const target = (
+        label: string | null | undefined,
+      ) => (label === null || label === undefined ? next : distance(label));
+      let t = target(item.jt), f = target(item.jf);
+      // out.length is where this jump lands; an offset counts the instructions skipped.
+      if (out.length - t > 255) {
+        out.push({ code: BPF.JMP | BPF.JA, jt: 0, jf: 0, k: out.length - t });
+        t = out.length;
       }
-      insn[side] = name;
+      if (out.length - f > 255) {
+        out.push({ code: BPF.JMP | BPF.JA, jt: 0, jf: 0, k: out.length - f });
+        f = out.length;
+      }
+      out.push({ code: item.code, jt: out.length - t, jf: out.length - f, k: item.k >>> 0 });
+    } else if (item.target !== undefined) {
+      out.push({ code: item.code, jt: 0, jf: 0, k: out.length - distance(item.target) });
+    } else {
+      out.push({ code: item.code, jt: 0, jf: 0, k: item.k >>> 0 });
     }
   }
+  if (out.length > BPF_MAXINSNS) {
+    throw new RangeError(
+      `BPF program too long: ${out.length} instructions (the kernel's limit is ${BPF_MAXINSNS})`,
+    );
+  }
+  return out.reverse();
 }
 
 /**

@@ -116,6 +116,12 @@ export interface Cgroups {
    * container init may join itself by writing `0` to `<dir>/cgroup.procs` in each of them.
    */
   dirs(): string[];
+  /**
+   * Where the pids limit lives and what to write there, for a caller that must apply it late
+   * (a Deno init has threads of its own that count against `pids.max` until it execs); null
+   * when the pids controller is absent.
+   */
+  pidsMaxFile(limit: number): { path: string; value: string } | null;
   /** Creates the directories (and the per-root parent; on v2 enables controllers). */
   create(): Promise<void>;
   /** Whether the cgroup exists. */

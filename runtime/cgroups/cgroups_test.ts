@@ -335,6 +335,15 @@ for (const [name, make] of [["v1", v1Fixture], ["v2", v2Fixture]] as const) {
     );
   });
 
+  t("pidsMaxFile names the pids limit file for a late write", async (f) => {
+    await f.cg.create();
+    const file = f.cg.pidsMaxFile(20)!;
+    assertEquals(file.value, "20");
+    f.fs.write(file.path, file.value);
+    assertEquals((await f.cg.stats()).pids.limit, 20);
+    assertEquals(f.cg.pidsMaxFile(0)!.value, "max");
+  });
+
   t("addProcess lists the pid in every hierarchy's cgroup.procs", async (f) => {
     await f.cg.create();
     await f.cg.addProcess(4242);

@@ -87,6 +87,11 @@ export class CgroupsV1 implements Cgroups {
     return this.#uniqueMounts().map((m) => `${m}/${this.path}`);
   }
 
+  pidsMaxFile(limit: number): { path: string; value: string } | null {
+    const d = this.#dir("pids");
+    return d ? { path: `${d}/pids.max`, value: limit > 0 ? String(limit) : "max" } : null;
+  }
+
   async create(): Promise<void> {
     // A concurrent destroy of the last sibling may remove the shared parent between our two
     // mkdirs (ENOENT); trying again recreates it.

@@ -86,6 +86,11 @@ export class CgroupsV2 implements Cgroups {
     return [this.#dir];
   }
 
+  pidsMaxFile(limit: number): { path: string; value: string } | null {
+    const path = `${this.#dir}/pids.max`;
+    return this.#fs.exists(path) ? { path, value: limit > 0 ? String(limit) : "max" } : null;
+  }
+
   async create(): Promise<void> {
     for (let attempt = 0;; attempt++) {
       try {

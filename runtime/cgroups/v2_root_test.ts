@@ -76,8 +76,8 @@ Deno.test({
       const b = usageUsec(cg);
       assert(b - a < 10_000, `frozen process used ${(b - a) / 1000} ms`);
       await cg.thaw();
-      await sleep(300);
-      assert(usageUsec(cg) - b > 50_000, "thawed process runs again");
+      await sleep(500);
+      assert(usageUsec(cg) - b > 20_000, "thawed process runs again");
       await cg.killAll();
       assertEquals(await cg.pids(), []);
       assertEquals((await child.output()).signal, "SIGKILL");
