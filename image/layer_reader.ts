@@ -111,23 +111,34 @@ export class LayerReader implements AsyncIterable<Uint8Array> {
   }
 }
 
+/**
+ * What the decompression worker may do: read the one blob, nothing else (DESIGN.md §4).
+ *
+ * @example
+ * ```ts
+ * new Worker(url, { type: "module", deno: { permissions: layerWorkerPermissions(blob) } } as WorkerOptions);
+ * ```
+ */
+export function layerWorkerPermissions(path: string): Deno.PermissionOptionsObject {
+  return {
+    read: [path],
+    write: false,
+    net: false,
+    env: false,
+    run: false,
+    ffi: false,
+    sys: false,
+    import: false,
+  };
+}
+
 function startWorker(path: string): Worker | undefined {
   const url = new URL("./layer_reader_worker.ts", import.meta.url);
   try {
-    return new Worker(url, {
-      type: "module",
-      deno: {
-        permissions: {
-          read: [path],
-          write: false,
-          net: false,
-          env: false,
-          run: false,
-          ffi: false,
-          sys: false,
-        },
-      },
-    } as WorkerOptions);
+    return new Worker(
+      url,
+      { type: "module", deno: { permissions: layerWorkerPermissions(path) } } as WorkerOptions,
+    );
   } catch {
     // Without --unstable-worker-options the sandboxed worker cannot be created: read inline.
     return undefined;

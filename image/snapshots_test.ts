@@ -236,3 +236,41 @@ Deno.test("processes preparing the same image at once both succeed and share it 
     }
   });
 });
+
+Deno.test("a 128-layer image mounts with relative lower dirs that fit in one page (root)", root, async () => {
+  await withRoot(async (state) => {
+    const { images, snapshots } = open(state);
+    try {
+      const layers = Array.from({ length: 128 }, (_, i) => layer(file(`f${i}`, String(i))));
+      await storeImage(images, layers, "tall:1", { compression: "none" });
+      const r = await snapshots.prepare(await images.load("tall:1"));
+      assertEquals(r.lowerDirs.length, 128);
+      const option = `lowerdir=${r.relativeLowerDirs.join(":")}`;
+      assert(option.length < 4096 - 200, `mount data ${option.length} bytes leaves room for upper/work dirs`);
+      assert(
+        r.lowerDirs.join(":").length > 4096,
+        "the absolute form would not fit (this test would prove nothing)",
+      );
+      await Deno.mkdir(`${state}/merged`);
+      const { libc } = await import("../ffi/libc.ts");
+      const { MS } = await import("../ffi/constants.ts");
+      const cwd = Deno.cwd();
+      // Paths in mount data resolve against the caller's working directory.
+      Deno.chdir(r.snapshotsDir);
+      try {
+        libc.mount("overlay", `${state}/merged`, "overlay", MS.RDONLY, option);
+      } finally {
+        Deno.chdir(cwd);
+      }
+      try {
+        assertEquals(await Deno.readTextFile(`${state}/merged/f0`), "0");
+        assertEquals(await Deno.readTextFile(`${state}/merged/f127`), "127");
+        assertEquals((await dirNames(`${state}/merged`)).length, 128);
+      } finally {
+        libc.umount(`${state}/merged`);
+      }
+    } finally {
+      images.close();
+    }
+  });
+});
