@@ -23,6 +23,8 @@ const serve: GroupLoader = () => import("./serve.ts");
 
 const image: GroupLoader = () => import("./image.ts");
 const network: GroupLoader = () => import("./network.ts");
+const container: GroupLoader = () => import("./container.ts");
+const volume: GroupLoader = () => import("./volume.ts");
 
 /** Top-level command name → its group. Several names share one group. */
 export const commandTable: Record<string, GroupLoader> = {
@@ -43,4 +45,24 @@ export const commandTable: Record<string, GroupLoader> = {
   login: distribution,
   logout: distribution,
   network,
+  run: container,
+  create: container,
+  start: container,
+  stop: container,
+  kill: container,
+  restart: container,
+  rm: container,
+  ps: container,
+  logs: container,
+  wait: container,
+  attach: container,
+  exec: container,
+  top: container,
+  stats: container,
+  pause: container,
+  unpause: container,
+  cp: container,
+  rename: container,
+  container: container,
+  volume: volume,
 };

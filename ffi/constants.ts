@@ -188,6 +188,7 @@ export const SYS: Record<string, number> = Deno.build.arch === "aarch64"
     pidfd_send_signal: 424,
     pidfd_getfd: 438,
     clone3: 435,
+    close_range: 436,
     open_tree: 428,
     move_mount: 429,
     mount_setattr: 442,
@@ -207,6 +208,7 @@ export const SYS: Record<string, number> = Deno.build.arch === "aarch64"
     pidfd_send_signal: 424,
     pidfd_getfd: 438,
     clone3: 435,
+    close_range: 436,
     open_tree: 428,
     move_mount: 429,
     mount_setattr: 442,
@@ -214,3 +216,37 @@ export const SYS: Record<string, number> = Deno.build.arch === "aarch64"
     keyctl: 250,
     bpf: 321,
   };
+
+/** ioctl(2) requests (x86_64 and aarch64 share these). */
+export const IOCTL = {
+  TIOCSCTTY: 0x540e,
+  TIOCGWINSZ: 0x5413,
+  TIOCSWINSZ: 0x5414,
+  FIONREAD: 0x541b,
+  TIOCGPTN: 0x80045430,
+  SIOCGIFFLAGS: 0x8913,
+  SIOCSIFFLAGS: 0x8914,
+} as const;
+
+/** fcntl(2) commands. */
+export const F = { DUPFD_CLOEXEC: 1030, GETFD: 1, SETFD: 2, GETFL: 3, SETFL: 4, FD_CLOEXEC: 1 } as const;
+
+/** Resource numbers for prlimit(2) (`--ulimit` names without the RLIMIT_ prefix, lowercased). */
+export const RLIMIT: Record<string, number> = {
+  cpu: 0,
+  fsize: 1,
+  data: 2,
+  stack: 3,
+  core: 4,
+  rss: 5,
+  nproc: 6,
+  nofile: 7,
+  memlock: 8,
+  as: 9,
+  locks: 10,
+  sigpending: 11,
+  msgqueue: 12,
+  nice: 13,
+  rtprio: 14,
+  rttime: 15,
+};

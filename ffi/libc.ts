@@ -84,6 +84,10 @@ export const LIBC_SYMBOLS = {
   statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   syncfs: { parameters: ["i32"], result: "i32" },
   futimens: { parameters: ["i32", "buffer"], result: "i32" },
+  signal: { parameters: ["i32", "pointer"], result: "pointer" },
+  pthread_sigmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  write_async: { name: "write", parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
+  getppid: { parameters: [], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Lib = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
@@ -593,6 +597,62 @@ export const libc = {
     const buf = new BigInt64Array(15);
     check(libcSymbols().statfs(cstr(path), buf), "statfs", path);
     return Number(buf[10]);
+  /**
+   * Resets every catchable signal to its default action and unblocks all signals on the
+   * calling thread. An `execve` keeps ignored signals ignored and keeps the thread's mask,
+   * and Deno ignores SIGPIPE, so a container command would otherwise start with it ignored.
+   */
+  resetSignals(): void {
+    const s = libcSymbols();
+    for (let sig = 1; sig <= 64; sig++) {
+      // 9 and 19 cannot be changed; 32 and 33 are glibc's own and refused by its wrapper.
+      if (sig === 9 || sig === 19 || sig === 32 || sig === 33) continue;
+      s.signal(sig, null); // SIG_DFL is the null pointer
+    }
+    const r = s.pthread_sigmask(2, /* SIG_SETMASK */ new Uint8Array(128), null);
+    if (r !== 0) throw new SyscallError("pthread_sigmask", r);
+  },
+  /**
+   * close_range(2) from `first` to the last fd; with `cloexec` the fds are only marked
+   * close-on-exec (CLOSE_RANGE_CLOEXEC) instead of closed.
+   */
+  closeRange(first: number, cloexec = false): void {
+    check(
+      libcSymbols().syscall(
+        BigInt(SYS.close_range),
+        BigInt(first),
+        0xffffffffn,
+        cloexec ? 4n : 0n,
+        0n,
+        0n,
+        0n,
+      ),
+      "close_range",
+    );
+  },
+  /** pidfd_getfd(2): a duplicate of fd `targetFd` of the process behind `pidfd`. */
+  pidfdGetfd(pidfd: number, targetFd: number): number {
+    return check(
+      libcSymbols().syscall(BigInt(SYS.pidfd_getfd), BigInt(pidfd), BigInt(targetFd), 0n, 0n, 0n, 0n),
+      "pidfd_getfd",
+      `fd ${targetFd}`,
+    );
+  },
+  getppid(): number {
+    return libcSymbols().getppid();
+  },
+  /** write(2) on a Deno blocking-pool thread (for fds that may block, such as a pty master). */
+  async writeAsync(fd: number, buf: Uint8Array<ArrayBuffer>): Promise<number> {
+    const n = Number(await libcSymbols().write_async(fd, buf, BigInt(buf.length)));
+    if (n === -1) throw new SyscallError("write", 5, `fd ${fd}`);
+    return n;
+  },
+  /** read(2) on a Deno blocking-pool thread; resolves to 0 at end of file. */
+  async readAsync(fd: number, buf: Uint8Array<ArrayBuffer>): Promise<number> {
+    const n = Number(await libcSymbols().read_async(fd, buf, BigInt(buf.length)));
+    // errno of the pool thread is not readable here; EIO is what a hung-up pty gives.
+    if (n === -1) throw new SyscallError("read", 5, `fd ${fd}`);
+    return n;
   },
   /** f_type of the filesystem holding `path` (e.g. 0x63677270 for cgroup2). */
   statfsType(path: string): number {

@@ -113,7 +113,8 @@ export async function withRoot<T>(fn: (root: string) => Promise<T>): Promise<T> 
 }
 
 /**
- * Stops a state root's supervisor (if a pid file is there), unmounts and deletes the root.
+ * Stops everything ctr runs for a state root (supervisor, monitor, containers and their
+ * cgroups — see `runtime/teardown.ts`), unmounts and deletes the root.
  *
  * @example
  * ```ts
@@ -121,10 +122,8 @@ export async function withRoot<T>(fn: (root: string) => Promise<T>): Promise<T> 
  * ```
  */
 export async function cleanupRoot(root: string): Promise<void> {
-  try {
-    const pid = Number((await Deno.readTextFile(`${root}/supervisor.pid`)).trim());
-    if (pid > 1) Deno.kill(pid, "SIGKILL");
-  } catch { /* none */ }
+  const { teardownRoot } = await import("../runtime/teardown.ts");
+  await teardownRoot(root).catch((e) => console.error(`cleanupRoot: ${e.message}`));
   await unmountUnder(root);
   await Deno.remove(root, { recursive: true }).catch(() => {});
 }

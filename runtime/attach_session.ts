@@ -1,0 +1,169 @@
+/**
+ * The terminal side of an attached container or exec: copies frames to stdout/stderr,
+ * stdin to the container, and — with a tty — raw mode, window size (initial and on
+ * SIGWINCH), and the detach keys (default Ctrl-P Ctrl-Q) that leave the container running.
+ * Without a tty, SIGINT/SIGTERM/SIGHUP are forwarded to the container (Docker's sig-proxy).
+ *
+ * @module
+ */
+import { ExitCodeError } from "../errors.ts";
+import { type ConnReader, encodeFrame, Frame, framePayload, writeAll } from "./protocol.ts";
+
+/** The open connection of an attach, run, start -a or exec request. */
+export interface StreamSessionLike {
+  conn: Deno.Conn;
+  reader: ConnReader;
+}
+
+/**
+ * Parses `--detach-keys` ("ctrl-p,ctrl-q", "a", "ctrl-@") into bytes.
+ *
+ * @example
+ * ```ts
+ * parseDetachKeys("ctrl-p,ctrl-q"); // Uint8Array [16, 17]
+ * ```
+ */
+export function parseDetachKeys(spec: string): Uint8Array {
+  if (spec === "") return new Uint8Array();
+  const out: number[] = [];
+  for (const k of spec.split(",")) {
+    if (k.length === 1) out.push(k.charCodeAt(0));
+    else if (/^ctrl-[a-z@\[\\\]^_]$/.test(k)) {
+      const c = k.slice(5);
+      out.push(c >= "a" && c <= "z" ? c.charCodeAt(0) - 96 : "@[\\]^_".indexOf(c));
+    } else throw new TypeError(`Invalid detach keys (${k}) provided`);
+  }
+  return new Uint8Array(out);
+}
+
+/** Options of {@linkcode runAttachSession}. */
+export interface AttachSessionOptions {
+  /** Forward our stdin. */
+  stdin: boolean;
+  /** The container has a tty: raw mode, resize, detach keys. */
+  tty: boolean;
+  detachKeys: Uint8Array;
+  /** Forward SIGINT/SIGTERM/SIGHUP when there is no tty. */
+  sigProxy: boolean;
+  /** Start forwarding stdin only after the STARTED frame (run / start -a). */
+  waitForStart: boolean;
+}
+
+/**
+ * Runs an attach session to its end; returns the exit code (the container's, or 0 when
+ * detached). Throws `ExitCodeError` for an ERROR frame (a failed start: 125/126/127).
+ *
+ * @example
+ * ```ts
+ * const code = await runAttachSession(session, { stdin: true, tty: true, … });
+ * ```
+ */
+export async function runAttachSession(s: StreamSessionLike, o: AttachSessionOptions): Promise<number> {
+  const stdinIsTty = Deno.stdin.isTerminal();
+  const raw = o.tty && o.stdin && stdinIsTty;
+  let detached = false;
+  const send = (type: number, payload: Uint8Array | object = new Uint8Array()) =>
+    writeAll(s.conn, encodeFrame(type, payload)).catch(() => {});
+
+  const cleanups: (() => void)[] = [];
+  if (o.tty && Deno.stdout.isTerminal()) {
+    const resize = () => {
+      try {
+        const { rows, columns } = Deno.consoleSize();
+        send(Frame.RESIZE, { rows, cols: columns });
+      } catch { /* not a terminal */ }
+    };
+    resize();
+    Deno.addSignalListener("SIGWINCH", resize);
+    cleanups.push(() => Deno.removeSignalListener("SIGWINCH", resize));
+  }
+  if (!o.tty && o.sigProxy) {
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+      const fwd = () => send(Frame.SIGNAL, { signal: { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 }[sig] });
+      Deno.addSignalListener(sig, fwd);
+      cleanups.push(() => Deno.removeSignalListener(sig, fwd));
+    }
+  }
+
+  let started!: () => void;
+  const startedP = new Promise<void>((r) => started = r);
+  if (!o.waitForStart) started();
+
+  let stopInput = () => {};
+  if (o.stdin) {
+    const pumpStdin = async () => {
+      await startedP;
+      if (raw) Deno.stdin.setRaw(true);
+      const reader = Deno.stdin.readable.getReader();
+      stopInput = () => {
+        reader.cancel().catch(() => {});
+      };
+      let matched = 0;
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done || !value) break;
+          if (o.tty && o.detachKeys.length) {
+            // Look for the detach sequence; bytes of a partial match are held back.
+            let out: number[] = [];
+            for (const b of value) {
+              if (b === o.detachKeys[matched]) {
+                matched++;
+                if (matched === o.detachKeys.length) {
+                  detached = true;
+                  break;
+                }
+              } else {
+                out.push(...o.detachKeys.subarray(0, matched));
+                matched = 0;
+                if (b === o.detachKeys[0]) matched = 1;
+                else out.push(b);
+              }
+            }
+            if (out.length) await send(Frame.STDIN, new Uint8Array(out));
+            out = [];
+            if (detached) {
+              s.conn.close();
+              break;
+            }
+          } else {
+            await send(Frame.STDIN, value);
+          }
+        }
+      } catch { /* cancelled */ }
+      if (!detached) await send(Frame.STDIN_EOF);
+    };
+    pumpStdin();
+  }
+
+  let code = 0;
+  let error: { code: number; message: string } | undefined;
+  try {
+    for await (const f of s.reader.frames()) {
+      if (f.type === Frame.STDOUT) await Deno.stdout.write(f.payload).catch(() => 0);
+      else if (f.type === Frame.STDERR) await Deno.stderr.write(f.payload).catch(() => 0);
+      else if (f.type === Frame.STARTED) started();
+      else if (f.type === Frame.EXIT) {
+        code = framePayload<{ code: number }>(f.payload).code;
+        break;
+      } else if (f.type === Frame.ERROR) {
+        error = framePayload(f.payload);
+        break;
+      }
+    }
+  } finally {
+    for (const c of cleanups) c();
+    if (raw) {
+      try {
+        Deno.stdin.setRaw(false);
+      } catch { /* not a tty */ }
+    }
+    stopInput();
+    try {
+      s.conn.close();
+    } catch { /* closed */ }
+  }
+  if (error) throw new ExitCodeError(error.code, error.message);
+  if (detached) return 0;
+  return code;
+}

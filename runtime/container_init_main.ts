@@ -1,0 +1,69 @@
+/**
+ * Entry point of a container init process (PID 1 of a fresh pid namespace, or an exec helper
+ * spawned into a container's pid namespace). Kept to a tiny module graph — ffi and the setup
+ * steps — because its start-up is on the path of every `ctr run` that finds no warm init.
+ *
+ * Protocol with the parent (see `init_process.ts`):
+ * - argv[0] is a path (`/proc/<parent>/fd/<n>`) that reopens the parent's status pipe; the
+ *   init opens it close-on-exec and writes `R` when it is ready for a spec.
+ * - fd 0 carries the spec: a 4-byte big-endian length and JSON. After it, fd 0 is the
+ *   container's stdin (or is replaced by /dev/null). End of file instead of a spec means
+ *   "not needed": the init exits quietly.
+ * - On success the status pipe closes at `execve` (close-on-exec) without a byte; on failure
+ *   the init writes one JSON line `{"code":…,"message":…}` and exits with that code.
+ *
+ * @module
+ */
+import { libc } from "../ffi/libc.ts";
+import { O } from "../ffi/constants.ts";
+import { InitError, setupContainer } from "./container_init.ts";
+import type { InitSpec } from "./init_spec.ts";
+import { realInitSyscalls } from "./init_syscalls.ts";
+
+function readExactly(fd: number, n: number): Uint8Array<ArrayBuffer> | null {
+  const buf = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const r = libc.read(fd, buf.subarray(got) as Uint8Array<ArrayBuffer>);
+    if (r === 0) return null;
+    got += r;
+  }
+  return buf;
+}
+
+function fail(statusFd: number, code: number, message: string): never {
+  try {
+    libc.write(statusFd, new TextEncoder().encode(JSON.stringify({ code, message }) + "\n"));
+  } catch { /* parent gone */ }
+  Deno.exit(code);
+}
+
+/** Runs the init with the status pipe at `statusPath`. */
+export async function initMain(statusPath: string): Promise<void> {
+  const statusFd = libc.open(statusPath, O.WRONLY | O.CLOEXEC);
+  libc.write(statusFd, new TextEncoder().encode("R"));
+  const header = readExactly(0, 4);
+  if (!header) Deno.exit(0);
+  const body = readExactly(0, new DataView(header.buffer).getUint32(0));
+  if (!body) Deno.exit(0);
+  const spec = JSON.parse(new TextDecoder().decode(body)) as InitSpec;
+  let exec;
+  try {
+    exec = setupContainer(spec, realInitSyscalls);
+  } catch (e) {
+    const err = e instanceof InitError ? e : new InitError(125, String((e as Error)?.message ?? e));
+    fail(statusFd, err.code, err.message);
+  }
+  if (!spec.process.init) {
+    try {
+      realInitSyscalls.execve(exec.path, exec.argv, exec.env);
+    } catch (e) {
+      const m = (e as Error).message;
+      fail(statusFd, /EACCES|ENOEXEC|EISDIR/.test(m) ? 126 : 127, `exec: "${exec.argv[0]}": ${m}`);
+    }
+  }
+  const { runReaper } = await import("./init_reaper.ts");
+  await runReaper(exec, () => libc.close(statusFd));
+}
+
+if (import.meta.main) await initMain(Deno.args[0]);

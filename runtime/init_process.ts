@@ -1,0 +1,221 @@
+/**
+ * The parent side of a container init: spawning it as PID 1 of a fresh pid namespace (or
+ * into a running container's pid namespace, for exec), handing it its spec, and learning
+ * whether it reached `execve`.
+ *
+ * Why the odd dance around the spawn: `unshare(CLONE_NEWPID)` / `setns(…, CLONE_NEWPID)`
+ * change only the calling thread's *children's* pid namespace, and Deno panics when it has
+ * to create a thread while that differs from its own. So the change, the spawn and the
+ * restore (setns back to our own pid namespace, opened once) happen synchronously, back to
+ * back, on the main thread.
+ *
+ * The status pipe: Deno can pass only stdio to a child, so the init reopens our pipe's write
+ * end through `/proc/<our pid>/fd/<n>` (close-on-exec on its side), says `R` when it waits
+ * for its spec, and the pipe reaches end-of-file without a byte when `execve` succeeds — or
+ * carries one JSON line describing the failure.
+ *
+ * @module
+ */
+import { libc } from "../ffi/libc.ts";
+import { CLONE, O } from "../ffi/constants.ts";
+import { encodeInitSpec, type InitFailure, type InitSpec } from "./init_spec.ts";
+
+/** A failure of the init before `execve` (exit code 125/126/127 and Docker-like message). */
+export class ContainerStartError extends Error {
+  override name = "ContainerStartError";
+  /** Exit code Docker uses for this failure. */
+  readonly code: number;
+  constructor(failure: InitFailure) {
+    super(failure.message);
+    this.code = failure.code;
+  }
+}
+
+let hostPidNs = -1;
+
+function ownPidNamespace(): number {
+  if (hostPidNs < 0) hostPidNs = libc.open("/proc/self/ns/pid", O.RDONLY | O.CLOEXEC);
+  return hostPidNs;
+}
+
+const INIT_MAIN = new URL("./container_init_main.ts", import.meta.url).pathname;
+
+function initCommand(statusPath: string): { command: string; args: string[] } {
+  if (Deno.build.standalone) return { command: Deno.execPath(), args: ["__init", statusPath] };
+  return {
+    command: Deno.execPath(),
+    args: ["run", "--quiet", "--no-prompt", "--allow-all", "--no-config", "--no-lock", INIT_MAIN, statusPath],
+  };
+}
+
+function initEnv(): Record<string, string> {
+  const env: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
+  for (const k of ["HOME", "DENO_DIR", "XDG_CACHE_HOME", "PATH"]) {
+    const v = Deno.env.get(k);
+    if (v !== undefined) env[k] = v;
+  }
+  return env;
+}
+
+/** Options of {@linkcode InitProcess.spawn}. */
+export interface SpawnInitOptions {
+  /** Spawn into the pid namespace of this (host) pid instead of a new one (exec). */
+  joinPid?: number;
+}
+
+/**
+ * One init process, from spawn to `execve`.
+ *
+ * @example
+ * ```ts
+ * const init = InitProcess.spawn();
+ * await init.ready;
+ * await init.start(spec); // throws ContainerStartError (code 125/126/127) on failure
+ * const status = await init.child.status;
+ * ```
+ */
+export class InitProcess {
+  /** The process; its stdout/stderr become the container's, stdin carries the spec first. */
+  readonly child: Deno.ChildProcess;
+  /** Host pid (the container's PID 1 once it execs). */
+  readonly pid: number;
+  /** Resolves when the init waits for its spec; rejects when it died first. */
+  readonly ready: Promise<void>;
+  #statusRead: number;
+  #statusWrite: number;
+  #started = false;
+
+  private constructor(child: Deno.ChildProcess, statusRead: number, statusWrite: number) {
+    this.child = child;
+    this.pid = child.pid;
+    this.#statusRead = statusRead;
+    this.#statusWrite = statusWrite;
+    this.ready = this.#awaitReady();
+    this.ready.catch(() => {});
+  }
+
+  /** Spawns an init (a new pid namespace unless `joinPid`). */
+  static spawn(options: SpawnInitOptions = {}): InitProcess {
+    const [r, w] = libc.pipe(O.CLOEXEC);
+    const { command, args } = initCommand(`/proc/${Deno.pid}/fd/${w}`);
+    const cmd = new Deno.Command(command, {
+      args,
+      env: initEnv(),
+      clearEnv: true,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const restore = ownPidNamespace();
+    let child: Deno.ChildProcess;
+    let joinFd = -1;
+    try {
+      if (options.joinPid) {
+        joinFd = libc.open(`/proc/${options.joinPid}/ns/pid`, O.RDONLY | O.CLOEXEC);
+        libc.setns(joinFd, CLONE.NEWPID);
+      } else {
+        libc.unshare(CLONE.NEWPID);
+      }
+      try {
+        child = cmd.spawn();
+      } finally {
+        libc.setns(restore, CLONE.NEWPID);
+      }
+    } catch (e) {
+      libc.close(r);
+      libc.close(w);
+      throw e;
+    } finally {
+      if (joinFd >= 0) libc.close(joinFd);
+    }
+    return new InitProcess(child, r, w);
+  }
+
+  async #awaitReady(): Promise<void> {
+    const died = this.child.status.then(() => {
+      // Our own write end keeps the pending read blocked: close it so the read returns.
+      this.#closeWrite();
+      return -1;
+    });
+    const buf = new Uint8Array(1);
+    const n = await Promise.race([libc.readAsync(this.#statusRead, buf), died]);
+    if (n !== 1 || buf[0] !== 82 /* R */) {
+      this.#closeWrite();
+      const status = await this.child.status;
+      throw new ContainerStartError({
+        code: 125,
+        message: `Container init exited before setup (code ${status.code})`,
+      });
+    }
+    this.#closeWrite();
+  }
+
+  #closeWrite(): void {
+    if (this.#statusWrite >= 0) {
+      libc.close(this.#statusWrite);
+      this.#statusWrite = -1;
+    }
+  }
+
+  /**
+   * Sends the spec and resolves once the command has been exec'd (or, with `--init`,
+   * spawned). Rejects with {@linkcode ContainerStartError} when setup fails. With
+   * `keepStdin`, the stdin writer stays open as the container's stdin.
+   */
+  async start(spec: InitSpec, options: { keepStdin?: boolean } = {}): Promise<void> {
+    if (this.#started) throw new Error("Init already started");
+    this.#started = true;
+    await this.ready;
+    const writer = this.child.stdin.getWriter();
+    try {
+      await writer.write(encodeInitSpec(spec));
+    } catch {
+      // The init died; its status tells why.
+    }
+    writer.releaseLock();
+    if (!options.keepStdin) await this.child.stdin.close().catch(() => {});
+    const chunks: Uint8Array[] = [];
+    try {
+      for (;;) {
+        const buf = new Uint8Array(4096);
+        const n = await libc.readAsync(this.#statusRead, buf);
+        if (n <= 0) break;
+        chunks.push(buf.subarray(0, n));
+      }
+    } finally {
+      libc.close(this.#statusRead);
+      this.#statusRead = -1;
+    }
+    if (!chunks.length) return;
+    const text = new TextDecoder().decode(concat(chunks)).trim();
+    let failure: InitFailure;
+    try {
+      failure = JSON.parse(text);
+    } catch {
+      failure = { code: 125, message: `Container init failed: ${text}` };
+    }
+    throw new ContainerStartError(failure);
+  }
+
+  /** Ends an unused init (it exits on end-of-file instead of a spec). */
+  async discard(): Promise<void> {
+    await this.child.stdin.close().catch(() => {});
+    this.#closeWrite();
+    await this.child.status;
+    await this.ready.catch(() => {});
+    if (this.#statusRead >= 0) {
+      libc.close(this.#statusRead);
+      this.#statusRead = -1;
+    }
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}

@@ -1,0 +1,318 @@
+/**
+ * The specification a container init process receives (over its stdin, as JSON) and the pure
+ * pieces that build it: Docker's default mounts, masked and read-only paths, capabilities, and
+ * the parser of OCI-style mount options (`rbind`, `ro`, `mode=755`, …) into mount(2) flags and
+ * data. Host paths are all computed by the parent; the init only resolves what needs the
+ * container's own files (the user from `/etc/passwd`, the command from `$PATH`).
+ *
+ * @module
+ */
+import { MS } from "../ffi/constants.ts";
+
+/** How the init gets its root filesystem. */
+export type RootfsSpec =
+  /** Overlayfs over read-only snapshots (topmost first) plus the container's own upper dir. */
+  | { kind: "overlay"; lowerDirs: string[]; upperDir: string; workDir: string; target: string }
+  /** An existing directory, bind-mounted on itself (used as it is, writes land in it). */
+  | { kind: "dir"; path: string };
+
+/** One mount inside the container, OCI style. */
+export interface MountSpec {
+  /** Absolute path inside the container. */
+  destination: string;
+  /** Filesystem type (`bind`, `tmpfs`, `proc`, …; `cgroup` means "the cgroup view" of either version). */
+  type: string;
+  /** Host path for binds; a label for the others. */
+  source: string;
+  /** `ro`, `nosuid`, `rbind`, `mode=1777`, `size=64m`, … */
+  options: string[];
+}
+
+/** A resource limit (`--ulimit`). `-1` is unlimited. */
+export interface RlimitSpec {
+  /** Resource number (RLIMIT_*). */
+  type: number;
+  soft: number;
+  hard: number;
+}
+
+/** The process the init becomes. */
+export interface ProcessSpec {
+  args: string[];
+  env: string[];
+  /** Working directory; created (as root, 0755) when missing, as Docker does. */
+  cwd: string;
+  /** `uid[:gid]` or `name[:group]`, resolved against the container's `/etc/passwd` and `/etc/group`. */
+  user: string;
+  /** Extra groups (`--group-add`), names or numbers. */
+  groupAdd: string[];
+  /** Whether stdio is a terminal (the init opens `consolePath` as its controlling tty). */
+  terminal: boolean;
+  /** Host path of the pty slave when `terminal`. */
+  consolePath?: string;
+  /** Keep fd 0 (the pipe the spec came through) as stdin; otherwise stdin is /dev/null. */
+  stdin: boolean;
+  rlimits: RlimitSpec[];
+  noNewPrivileges: boolean;
+  /** Capability names (`CAP_CHOWN`, …) the process keeps. */
+  capabilities: string[];
+  oomScoreAdj?: number;
+  /** Stay as PID 1 and run the command as a child, reaping orphans and forwarding signals (`--init`). */
+  init: boolean;
+}
+
+/** Everything an init process needs. */
+export interface InitSpec {
+  /** `create` sets up new namespaces; `join` enters those of the running process `joinPid` (exec). */
+  mode: "create" | "join";
+  /** Host pid of the container's PID 1 (join mode). */
+  joinPid?: number;
+  rootfs?: RootfsSpec;
+  readonlyRootfs?: boolean;
+  hostname?: string;
+  domainname?: string;
+  /** `none`: a new network namespace with only `lo` (up); `host`: the host's; else a netns path to join. */
+  network?: string;
+  /** Mounts after the root filesystem, in order. */
+  mounts?: MountSpec[];
+  /** Paths hidden from the container (a file gets /dev/null bound over it, a directory an empty tmpfs). */
+  maskedPaths?: string[];
+  /** Paths remounted read-only. */
+  readonlyPaths?: string[];
+  /** cgroup controllers to show under /sys/fs/cgroup on cgroup v1 (v2 shows its single tree). */
+  cgroupV1Controllers?: string[];
+  process: ProcessSpec;
+  /** A cgroup file the init writes just before execve (pids.max), so the limit never hits the init's own threads. */
+  pidsMax?: { path: string; value: string };
+}
+
+/** Docker's default capability set. */
+export const DEFAULT_CAPABILITIES = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
+];
+
+/** Capability name → number (linux/capability.h). */
+export const CAPABILITY_NUMBERS: Record<string, number> = {
+  CAP_CHOWN: 0,
+  CAP_DAC_OVERRIDE: 1,
+  CAP_DAC_READ_SEARCH: 2,
+  CAP_FOWNER: 3,
+  CAP_FSETID: 4,
+  CAP_KILL: 5,
+  CAP_SETGID: 6,
+  CAP_SETUID: 7,
+  CAP_SETPCAP: 8,
+  CAP_LINUX_IMMUTABLE: 9,
+  CAP_NET_BIND_SERVICE: 10,
+  CAP_NET_BROADCAST: 11,
+  CAP_NET_ADMIN: 12,
+  CAP_NET_RAW: 13,
+  CAP_IPC_LOCK: 14,
+  CAP_IPC_OWNER: 15,
+  CAP_SYS_MODULE: 16,
+  CAP_SYS_RAWIO: 17,
+  CAP_SYS_CHROOT: 18,
+  CAP_SYS_PTRACE: 19,
+  CAP_SYS_PACCT: 20,
+  CAP_SYS_ADMIN: 21,
+  CAP_SYS_BOOT: 22,
+  CAP_SYS_NICE: 23,
+  CAP_SYS_RESOURCE: 24,
+  CAP_SYS_TIME: 25,
+  CAP_SYS_TTY_CONFIG: 26,
+  CAP_MKNOD: 27,
+  CAP_LEASE: 28,
+  CAP_AUDIT_WRITE: 29,
+  CAP_AUDIT_CONTROL: 30,
+  CAP_SETFCAP: 31,
+  CAP_MAC_OVERRIDE: 32,
+  CAP_MAC_ADMIN: 33,
+  CAP_SYSLOG: 34,
+  CAP_WAKE_ALARM: 35,
+  CAP_BLOCK_SUSPEND: 36,
+  CAP_AUDIT_READ: 37,
+  CAP_PERFMON: 38,
+  CAP_BPF: 39,
+  CAP_CHECKPOINT_RESTORE: 40,
+};
+
+/** Paths Docker hides from containers. */
+export const DEFAULT_MASKED_PATHS = [
+  "/proc/asound",
+  "/proc/acpi",
+  "/proc/interrupts",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+
+/** Paths Docker makes read-only in containers. */
+export const DEFAULT_READONLY_PATHS = [
+  "/proc/bus",
+  "/proc/fs",
+  "/proc/irq",
+  "/proc/sys",
+  "/proc/sysrq-trigger",
+];
+
+/**
+ * The mounts every container gets, before its own: /proc, /dev (tmpfs), /dev/pts, /dev/shm,
+ * /dev/mqueue, /sys (read-only) and the cgroup view (read-only).
+ *
+ * @example
+ * ```ts
+ * defaultMounts({ shmSize: 64 * 1024 * 1024 }).map((m) => m.destination);
+ * // ["/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue", "/dev/shm"]
+ * ```
+ */
+export function defaultMounts(options: { shmSize: number; hostSys?: boolean }): MountSpec[] {
+  return [
+    { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+    {
+      destination: "/dev",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+    },
+    {
+      destination: "/dev/pts",
+      type: "devpts",
+      source: "devpts",
+      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+    },
+    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+    {
+      destination: "/sys/fs/cgroup",
+      type: "cgroup",
+      source: "cgroup",
+      options: ["nosuid", "noexec", "nodev", "relatime", "ro"],
+    },
+    { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+    {
+      destination: "/dev/shm",
+      type: "tmpfs",
+      source: "shm",
+      options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${options.shmSize}`],
+    },
+  ];
+}
+
+/** mount(2) flags and data parsed from OCI options. */
+export interface ParsedMountOptions {
+  /** Flags for the first mount call. */
+  flags: number;
+  /** Filesystem-specific data (`mode=755,size=64m`). */
+  data: string;
+  /** Propagation flags to apply after mounting (MS_PRIVATE, MS_SLAVE, … possibly with MS_REC). */
+  propagation: number;
+  /** Whether a read-only remount is needed (binds ignore MS_RDONLY on the first call). */
+  readonly: boolean;
+}
+
+const FLAG_OPTIONS: Record<string, [set: boolean, flag: number]> = {
+  ro: [true, MS.RDONLY],
+  rw: [false, MS.RDONLY],
+  nosuid: [true, MS.NOSUID],
+  suid: [false, MS.NOSUID],
+  nodev: [true, MS.NODEV],
+  dev: [false, MS.NODEV],
+  noexec: [true, MS.NOEXEC],
+  exec: [false, MS.NOEXEC],
+  sync: [true, MS.SYNCHRONOUS],
+  async: [false, MS.SYNCHRONOUS],
+  noatime: [true, MS.NOATIME],
+  atime: [false, MS.NOATIME],
+  nodiratime: [true, MS.NODIRATIME],
+  relatime: [true, MS.RELATIME],
+  strictatime: [true, MS.STRICTATIME],
+  bind: [true, MS.BIND],
+  rbind: [true, MS.BIND | MS.REC],
+};
+
+const PROPAGATION_OPTIONS: Record<string, number> = {
+  private: MS.PRIVATE,
+  rprivate: MS.PRIVATE | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+  unbindable: MS.UNBINDABLE,
+  runbindable: MS.UNBINDABLE | MS.REC,
+};
+
+/**
+ * Turns OCI mount options into mount(2) flags, data and propagation.
+ *
+ * @example
+ * ```ts
+ * parseMountOptions(["rbind", "ro"]); // { flags: MS_BIND|MS_REC|MS_RDONLY, data: "", propagation: 0, readonly: true }
+ * ```
+ */
+export function parseMountOptions(options: string[]): ParsedMountOptions {
+  let flags = 0, propagation = 0;
+  const data: string[] = [];
+  for (const o of options) {
+    const f = FLAG_OPTIONS[o];
+    if (f) {
+      flags = f[0] ? flags | f[1] : flags & ~f[1];
+    } else if (o in PROPAGATION_OPTIONS) {
+      propagation = PROPAGATION_OPTIONS[o];
+    } else if (o !== "") {
+      data.push(o);
+    }
+  }
+  return { flags, data: data.join(","), propagation, readonly: (flags & MS.RDONLY) !== 0 };
+}
+
+/**
+ * Capability numbers as a bit mask.
+ *
+ * @example
+ * ```ts
+ * capabilityMask(["CAP_CHOWN", "CAP_KILL"]); // 0b100001n
+ * ```
+ */
+export function capabilityMask(names: string[]): bigint {
+  let mask = 0n;
+  for (const n of names) {
+    const key = n.toUpperCase().startsWith("CAP_") ? n.toUpperCase() : `CAP_${n.toUpperCase()}`;
+    const bit = CAPABILITY_NUMBERS[key];
+    if (bit === undefined) throw new RangeError(`Unknown capability: ${n}`);
+    mask |= 1n << BigInt(bit);
+  }
+  return mask;
+}
+
+/** Where the spec travels: 4-byte big-endian length, then JSON. */
+export function encodeInitSpec(spec: InitSpec): Uint8Array<ArrayBuffer> {
+  const body = new TextEncoder().encode(JSON.stringify(spec));
+  const out = new Uint8Array(4 + body.length);
+  new DataView(out.buffer).setUint32(0, body.length);
+  out.set(body, 4);
+  return out;
+}
+
+/** An error the init reports to its parent before exiting with `code` (125, 126 or 127). */
+export interface InitFailure {
+  code: number;
+  message: string;
+}

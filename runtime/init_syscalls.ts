@@ -1,0 +1,201 @@
+/**
+ * The system calls a container init makes, as one interface with a real implementation over
+ * `ffi/libc.ts` (and Deno's synchronous file calls, which run on the calling thread and so
+ * see the init's own mount namespace and root) — and a recording fake in the tests, so the
+ * order of the setup steps is checked without root.
+ *
+ * @module
+ */
+import { libc } from "../ffi/libc.ts";
+import { CLONE, IOCTL, O, PR, S } from "../ffi/constants.ts";
+import type { PathKind } from "./user_lookup.ts";
+
+/** What the init does to the kernel. */
+export interface InitSyscalls {
+  unshare(flags: number): void;
+  setns(fd: number, nstype: number): void;
+  /** Opens a file read-only, close-on-exec; returns the fd. */
+  openRead(path: string): number;
+  /** Opens a file for writing, close-on-exec; returns the fd. */
+  openWrite(path: string): number;
+  /** Opens a terminal device read-write without making it the controlling tty. */
+  openTerminal(path: string): number;
+  close(fd: number): void;
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string): void;
+  umount(target: string, flags: number): void;
+  pivotRoot(newRoot: string, putOld: string): void;
+  chdir(path: string): void;
+  sethostname(name: string): void;
+  setdomainname(name: string): void;
+  /** `file`, `directory`, `symlink`, `other` or null when absent (no symlink following). */
+  lstatKind(path: string): "file" | "directory" | "symlink" | "other" | null;
+  /** Like {@linkcode lstatKind} but following symlinks. */
+  statKind(path: string): "file" | "directory" | "other" | null;
+  /** What exec would find at `path` (follows symlinks). */
+  executableKind(path: string): PathKind;
+  readlink(path: string): string | null;
+  mkdirAll(path: string, mode: number): void;
+  /** Creates an empty file when missing (parents must exist). */
+  touch(path: string): void;
+  readTextFile(path: string): string | null;
+  writeTextFile(path: string, text: string): void;
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  chmod(path: string, mode: number): void;
+  symlink(target: string, path: string): void;
+  /** Brings the loopback interface up in the current network namespace. */
+  loopbackUp(): void;
+  setrlimit(resource: number, soft: number, hard: number): void;
+  setsid(): void;
+  /** Makes `fd` (a terminal) the controlling terminal of the calling session. */
+  setControllingTerminal(fd: number): void;
+  dup2(oldFd: number, newFd: number): void;
+  write(fd: number, text: string): void;
+  umask(mask: number): void;
+  /** Drops every capability outside `keep` from the bounding set, clears ambient ones. */
+  limitBoundingSet(keep: bigint): void;
+  /** Sets the groups and the real/effective/saved ids of the calling thread. */
+  setCredentials(uid: number, gid: number, groups: number[]): void;
+  /** Sets effective, permitted and inheritable capabilities of the calling thread. */
+  setCapabilities(mask: bigint): void;
+  setNoNewPrivileges(): void;
+  resetSignals(): void;
+  /** Marks every fd from 3 up close-on-exec. */
+  cloexecFrom(fd: number): void;
+  execve(path: string, argv: string[], env: string[]): never;
+}
+
+function kindOf(info: Deno.FileInfo): "file" | "directory" | "symlink" | "other" {
+  if (info.isSymlink) return "symlink";
+  if (info.isFile) return "file";
+  if (info.isDirectory) return "directory";
+  return "other";
+}
+
+const LAST_CAP = (() => {
+  try {
+    return Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap").trim());
+  } catch {
+    return 40;
+  }
+})();
+
+/** The real system calls. */
+export const realInitSyscalls: InitSyscalls = {
+  unshare: (flags) => libc.unshare(flags),
+  setns: (fd, nstype) => libc.setns(fd, nstype),
+  openRead: (path) => libc.open(path, O.RDONLY | O.CLOEXEC),
+  openWrite: (path) => libc.open(path, O.WRONLY | O.CLOEXEC),
+  openTerminal: (path) => libc.open(path, O.RDWR | O.NOCTTY | O.CLOEXEC),
+  close: (fd) => libc.close(fd),
+  mount: (source, target, fstype, flags, data) => libc.mount(source, target, fstype, flags, data),
+  umount: (target, flags) => libc.umount(target, flags),
+  pivotRoot: (newRoot, putOld) => libc.pivotRoot(newRoot, putOld),
+  chdir: (path) => libc.chdir(path),
+  sethostname: (name) => libc.sethostname(name),
+  setdomainname: (name) => libc.setdomainname(name),
+  lstatKind(path) {
+    try {
+      return kindOf(Deno.lstatSync(path));
+    } catch {
+      return null;
+    }
+  },
+  statKind(path) {
+    try {
+      const k = kindOf(Deno.statSync(path));
+      return k === "symlink" ? "other" : k;
+    } catch {
+      return null;
+    }
+  },
+  executableKind(path) {
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(path);
+    } catch {
+      return "missing";
+    }
+    if (info.isDirectory) return "directory";
+    return info.isFile && ((info.mode ?? 0) & 0o111) !== 0 ? "executable" : "not-executable";
+  },
+  readlink(path) {
+    try {
+      return Deno.lstatSync(path).isSymlink ? Deno.readLinkSync(path) : null;
+    } catch {
+      return null;
+    }
+  },
+  mkdirAll: (path, mode) => Deno.mkdirSync(path, { recursive: true, mode }),
+  touch(path) {
+    Deno.writeFileSync(path, new Uint8Array(), { append: true, create: true, mode: 0o644 });
+  },
+  readTextFile(path) {
+    try {
+      return Deno.readTextFileSync(path);
+    } catch {
+      return null;
+    }
+  },
+  writeTextFile: (path, text) => Deno.writeTextFileSync(path, text),
+  mknod: (path, mode, major, minor) => libc.mknod(path, mode, major, minor),
+  chmod: (path, mode) => libc.lchmod(path, mode),
+  symlink: (target, path) => Deno.symlinkSync(target, path),
+  loopbackUp() {
+    // struct ifreq: 16-byte name, then the flags as a short.
+    const fd = libc.socket(2, /* AF_INET */ 2 /* SOCK_DGRAM */ | O.CLOEXEC, 0);
+    try {
+      const req = new Uint8Array(40);
+      req.set(new TextEncoder().encode("lo"));
+      libc.ioctl(fd, IOCTL.SIOCGIFFLAGS, req);
+      const view = new DataView(req.buffer);
+      view.setUint16(16, view.getUint16(16, true) | 1, /* IFF_UP */ true);
+      libc.ioctl(fd, IOCTL.SIOCSIFFLAGS, req);
+    } finally {
+      libc.close(fd);
+    }
+  },
+  setrlimit: (resource, soft, hard) => libc.setrlimit(0, resource, soft, hard),
+  setsid() {
+    libc.setsid();
+  },
+  setControllingTerminal(fd) {
+    libc.ioctl(fd, IOCTL.TIOCSCTTY, null);
+  },
+  dup2: (oldFd, newFd) => {
+    if (oldFd !== newFd) libc.dup3(oldFd, newFd, 0);
+  },
+  write(fd, text) {
+    libc.write(fd, new TextEncoder().encode(text));
+  },
+  umask: (mask) => void libc.umask(mask),
+  limitBoundingSet(keep) {
+    for (let cap = 0; cap <= LAST_CAP; cap++) {
+      if ((keep & (1n << BigInt(cap))) === 0n) libc.prctl(PR.CAPBSET_DROP, cap);
+    }
+    libc.prctl(PR.CAP_AMBIENT, PR.CAP_AMBIENT_CLEAR_ALL);
+  },
+  setCredentials(uid, gid, groups) {
+    libc.setgroups(groups);
+    libc.setresgid(gid, gid, gid);
+    libc.setresuid(uid, uid, uid);
+  },
+  setCapabilities(mask) {
+    libc.capset({ effective: mask, permitted: mask, inheritable: 0n });
+  },
+  setNoNewPrivileges: () => void libc.prctl(PR.SET_NO_NEW_PRIVS, 1),
+  resetSignals: () => libc.resetSignals(),
+  cloexecFrom: (fd) => libc.closeRange(fd, true),
+  execve: (path, argv, env) => libc.execve(path, argv, env),
+};
+
+/** Namespace types by /proc/PID/ns file name, in the order exec joins them (mnt last: it changes the root). */
+export const JOIN_ORDER: [string, number][] = [
+  ["cgroup", CLONE.NEWCGROUP],
+  ["ipc", CLONE.NEWIPC],
+  ["uts", CLONE.NEWUTS],
+  ["net", CLONE.NEWNET],
+  ["mnt", CLONE.NEWNS],
+];
+
+/** File-type bits for device nodes. */
+export const NODE = { CHR: S.IFCHR } as const;

@@ -1,0 +1,200 @@
+/**
+ * The monitor: a small, long-lived process above the supervisor, so that containers outlive
+ * a supervisor that crashes or is killed.
+ *
+ * ```text
+ * ctr CLI ──spawns, detached──▶ monitor (child subreaper) ──spawns, respawns──▶ supervisor ──▶ containers
+ * ```
+ *
+ * - It is `PR_SET_CHILD_SUBREAPER`: when the supervisor dies, its containers are re-parented
+ *   to the monitor instead of to the host's init, so their exit status is not lost. The
+ *   monitor reaps exactly those adopted pids (`waitid(P_PID)` per child listed in
+ *   `/proc/self/task/<tid>/children`, never `P_ALL`, which would steal the status of the
+ *   supervisor from Deno) and records each as `<root>/run/exits/<pid>` (JSON), then tells
+ *   the supervisor `exit <pid> <code>` on its stdin.
+ * - It holds an extra read end of every container's stdout/stderr pipe (`hold <pid>`, opened
+ *   through `/proc/<pid>/fd/{1,2}` while the init has not exec'd yet), so a container never
+ *   gets SIGPIPE while the supervisor is down; a restarted supervisor reads through those
+ *   (`held <pid> <fd> <fd>` tells it where) until the container exits.
+ * - It respawns a supervisor that died from a signal or crashed; a supervisor that exits 0
+ *   (asked to shut down, or idle) ends the monitor too.
+ *
+ * The CLI reads `ready` from the monitor's stdout once the first supervisor listens.
+ *
+ * @module
+ */
+import { libc } from "../ffi/libc.ts";
+import { O, PR } from "../ffi/constants.ts";
+
+const WEXITED = 4, WNOHANG = 1, P_PID = 1;
+
+/** Where the monitor records exits of containers it adopted. */
+export function exitsDir(root: string): string {
+  return `${root}/run/exits`;
+}
+
+/** One recorded exit. */
+export interface ExitRecord {
+  pid: number;
+  /** Docker-style exit code (128+signal when killed). */
+  code: number;
+  /** ms since epoch. */
+  time: number;
+}
+
+function supervisorCommand(root: string): { command: string; args: string[] } {
+  if (Deno.build.standalone) return { command: Deno.execPath(), args: ["__supervisor", root] };
+  const main = new URL("./supervisor_main.ts", import.meta.url).pathname;
+  return {
+    command: Deno.execPath(),
+    args: ["run", "--quiet", "--no-prompt", "--allow-all", "--no-config", "--no-lock", main, root],
+  };
+}
+
+/**
+ * Runs the monitor of `root` until its supervisor shuts down.
+ *
+ * @example
+ * ```ts
+ * await runMonitor("/var/lib/ctr");
+ * ```
+ */
+export async function runMonitor(root: string): Promise<void> {
+  libc.prctl(PR.SET_CHILD_SUBREAPER, 1);
+  Deno.mkdirSync(exitsDir(root), { recursive: true });
+  Deno.writeTextFileSync(`${root}/run/monitor.pid`, String(Deno.pid));
+  const held = new Map<number, number[]>();
+  let supervisor: Deno.ChildProcess | undefined;
+  let toSupervisor: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  let announced = false;
+  let stopping = false;
+  const crashes: number[] = [];
+  const encoder = new TextEncoder();
+
+  const tell = (line: string) => {
+    toSupervisor?.write(encoder.encode(line + "\n")).catch(() => {});
+  };
+
+  const release = (pid: number) => {
+    for (const fd of held.get(pid) ?? []) {
+      try {
+        libc.close(fd);
+      } catch { /* closed */ }
+    }
+    held.delete(pid);
+  };
+
+  const reapAdopted = () => {
+    const children = new Set<number>();
+    try {
+      for (const t of Deno.readDirSync("/proc/self/task")) {
+        const text = Deno.readTextFileSync(`/proc/self/task/${t.name}/children`);
+        for (const p of text.split(" ").filter((x) => x.trim())) children.add(Number(p));
+      }
+    } catch { /* racing with exits */ }
+    for (const pid of children) {
+      if (pid === supervisor?.pid) continue;
+      let w;
+      try {
+        w = libc.waitid(P_PID, pid, WEXITED | WNOHANG);
+      } catch {
+        continue;
+      }
+      if (!w) continue;
+      const code = w.code === 1 ? w.status : 128 + w.status;
+      const rec: ExitRecord = { pid, code, time: Date.now() };
+      const file = `${exitsDir(root)}/${pid}`;
+      Deno.writeTextFileSync(`${file}.tmp`, JSON.stringify(rec));
+      Deno.renameSync(`${file}.tmp`, file);
+      release(pid);
+      tell(`exit ${pid} ${code}`);
+    }
+  };
+
+  Deno.addSignalListener("SIGCHLD", reapAdopted);
+  // A safety net for a missed signal.
+  const sweep = setInterval(reapAdopted, 5000);
+  for (const sig of ["SIGINT", "SIGHUP", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, () => {
+      stopping = true;
+      tell("shutdown");
+    });
+  }
+
+  const handle = (line: string) => {
+    const [cmd, ...rest] = line.trim().split(" ");
+    if (cmd === "ready") {
+      if (!announced) {
+        announced = true;
+        try {
+          libc.write(1, encoder.encode("ready\n"));
+        } catch { /* the CLI went away */ }
+        // Drop the CLI's pipe so it sees end-of-file and may exit.
+        const devNull = libc.open("/dev/null", O.WRONLY | O.CLOEXEC);
+        libc.dup3(devNull, 1, 0);
+        libc.close(devNull);
+      }
+      for (const [pid, fds] of held) tell(`held ${pid} ${fds.join(" ")}`);
+    } else if (cmd === "hold") {
+      const pid = Number(rest[0]);
+      const fds: number[] = [];
+      for (const n of [1, 2]) {
+        try {
+          if (!Deno.readLinkSync(`/proc/${pid}/fd/${n}`).startsWith("pipe:")) continue;
+          fds.push(libc.open(`/proc/${pid}/fd/${n}`, O.RDONLY | O.NONBLOCK | O.CLOEXEC));
+        } catch { /* gone */ }
+      }
+      held.set(pid, fds);
+    } else if (cmd === "release") {
+      release(Number(rest[0]));
+    } else if (cmd === "stop") {
+      stopping = true;
+    }
+  };
+
+  for (;;) {
+    const { command, args } = supervisorCommand(root);
+    supervisor = new Deno.Command(command, {
+      args,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    toSupervisor = supervisor.stdin.getWriter();
+    const reading = (async () => {
+      let buf = "";
+      for await (const chunk of supervisor!.stdout.pipeThrough(new TextDecoderStream())) {
+        buf += chunk;
+        let nl;
+        while ((nl = buf.indexOf("\n")) !== -1) {
+          handle(buf.slice(0, nl));
+          buf = buf.slice(nl + 1);
+        }
+      }
+    })();
+    const status = await supervisor.status;
+    await reading.catch(() => {});
+    toSupervisor = undefined;
+    reapAdopted();
+    if (status.success || stopping) break;
+    console.error(
+      `ctr monitor: supervisor ended (code ${status.code}${
+        status.signal ? `, ${status.signal}` : ""
+      }), restarting`,
+    );
+    const now = Date.now();
+    crashes.push(now);
+    while (crashes.length && crashes[0] < now - 10_000) crashes.shift();
+    if (crashes.length > 5) {
+      console.error("ctr monitor: supervisor keeps failing, giving up");
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  clearInterval(sweep);
+  // Containers we adopted and that still run keep their records; the next supervisor finds them.
+  try {
+    Deno.removeSync(`${root}/run/monitor.pid`);
+  } catch { /* gone */ }
+  Deno.exit(0);
+}

@@ -1,0 +1,178 @@
+/**
+ * One-shot containers for library callers — the image builder's `RUN` steps above all: run a
+ * command in a root filesystem (overlay over snapshots plus the caller's own upper dir, or a
+ * plain directory), wait for it, and return its exit code and output. No supervisor, no
+ * database, no state root: the calling process is the container's parent for its lifetime,
+ * and nothing is left behind (the mounts live and die in the container's mount namespace,
+ * the cgroup — only made when limits are given — is removed).
+ *
+ * The upper dir stays with the caller, who diffs it into a layer.
+ *
+ * @module
+ */
+import {
+  type CgroupLimits,
+  cgroupVersion,
+  type ContainerCgroup,
+  containerCgroup,
+} from "./cgroups_interim.ts";
+import {
+  DEFAULT_CAPABILITIES,
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_READONLY_PATHS,
+  defaultMounts,
+  type InitSpec,
+  type MountSpec,
+  type RootfsSpec,
+} from "./init_spec.ts";
+import { InitProcess } from "./init_process.ts";
+
+/** What to run, and where. */
+export interface OneShotOptions {
+  /** Overlay (snapshots topmost first + the caller's upper/work dirs + a mount point) or a directory. */
+  rootfs: RootfsSpec;
+  /** The command, already split (the builder expands shell form itself: `["/bin/sh", "-c", …]`). */
+  args: string[];
+  /** `KEY=value` entries. PATH defaults to Docker's when absent. */
+  env?: string[];
+  /** Working directory, created when missing (default `/`). */
+  cwd?: string;
+  /** `uid[:gid]` or `name[:group]` (default root). */
+  user?: string;
+  hostname?: string;
+  /** `none` (default: only `lo`) or `host`, or a network namespace path to join. */
+  network?: string;
+  /** Extra mounts (binds, tmpfs, caches), after the standard ones. */
+  mounts?: MountSpec[];
+  /** Bytes for stdin; none means /dev/null. */
+  stdin?: Uint8Array;
+  /** Receives stdout chunks as they come; when absent, stdout is collected into the result. */
+  onStdout?: (chunk: Uint8Array) => void;
+  /** Receives stderr chunks as they come; when absent, stderr is collected into the result. */
+  onStderr?: (chunk: Uint8Array) => void;
+  /** cgroup limits; a cgroup `<cgroupParent>/<random>` is made only when given. */
+  limits?: CgroupLimits;
+  /** Parent cgroup name (default `ctr-oneshot`). */
+  cgroupParent?: string;
+  readonlyRootfs?: boolean;
+  /** Extra capabilities beyond Docker's default set. */
+  capAdd?: string[];
+  /** Kill the container when this signal aborts. */
+  signal?: AbortSignal;
+}
+
+/** How it ended. */
+export interface OneShotResult {
+  /** The command's exit code (128+signal when killed). */
+  exitCode: number;
+  /** Whether the memory limit's OOM killer struck. */
+  oomKilled: boolean;
+  /** Collected stdout (empty when `onStdout` was given). */
+  stdout: Uint8Array;
+  /** Collected stderr (empty when `onStderr` was given). */
+  stderr: Uint8Array;
+}
+
+const V1_VIEW = ["memory", "cpu", "cpuacct", "pids", "freezer"];
+
+async function pump(stream: ReadableStream<Uint8Array>, sink?: (c: Uint8Array) => void): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const c of stream) {
+    if (sink) sink(c);
+    else chunks.push(c);
+  }
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+/**
+ * Runs one command in a fresh container and waits for it. Throws `ContainerStartError`
+ * (with `code` 125, 126 or 127) when the container cannot start or the command is not found.
+ *
+ * @example
+ * ```ts
+ * const r = await runOneShot({
+ *   rootfs: { kind: "overlay", lowerDirs: snap.lowerDirs, upperDir, workDir, target: mnt },
+ *   args: ["/bin/sh", "-c", "echo hi > /greeting"],
+ * });
+ * // r.exitCode === 0; upperDir now holds /greeting
+ * ```
+ */
+export async function runOneShot(options: OneShotOptions): Promise<OneShotResult> {
+  let cgroup: ContainerCgroup | undefined;
+  if (options.limits) {
+    cgroup = containerCgroup(options.cgroupParent ?? "ctr-oneshot", crypto.randomUUID().replaceAll("-", ""));
+    cgroup.create(options.limits);
+  }
+  const init = InitProcess.spawn();
+  try {
+    const stdout = pump(init.child.stdout, options.onStdout);
+    const stderr = pump(init.child.stderr, options.onStderr);
+    await init.ready;
+    if (cgroup) cgroup.join(init.pid);
+    const spec: InitSpec = {
+      mode: "create",
+      rootfs: options.rootfs,
+      readonlyRootfs: options.readonlyRootfs,
+      hostname: options.hostname ?? crypto.randomUUID().replaceAll("-", "").slice(0, 12),
+      network: options.network ?? "none",
+      mounts: [...defaultMounts({ shmSize: 64 << 20 }), ...(options.mounts ?? [])],
+      maskedPaths: DEFAULT_MASKED_PATHS,
+      readonlyPaths: DEFAULT_READONLY_PATHS,
+      cgroupV1Controllers: cgroup ? cgroup.v1Controllers : cgroupVersion() === 1 ? V1_VIEW : undefined,
+      pidsMax: cgroup?.pidsMax(options.limits ?? {}),
+      process: {
+        args: options.args,
+        env: options.env ?? [],
+        cwd: options.cwd ?? "/",
+        user: options.user ?? "",
+        groupAdd: [],
+        terminal: false,
+        stdin: options.stdin !== undefined,
+        rlimits: [],
+        noNewPrivileges: false,
+        capabilities: [...DEFAULT_CAPABILITIES, ...(options.capAdd ?? [])],
+        init: false,
+      },
+    };
+    const abort = () => {
+      try {
+        init.child.kill("SIGKILL");
+      } catch { /* gone */ }
+    };
+    options.signal?.addEventListener("abort", abort);
+    try {
+      await init.start(spec, { keepStdin: options.stdin !== undefined });
+      if (options.stdin !== undefined) {
+        const w = init.child.stdin.getWriter();
+        await w.write(options.stdin).catch(() => {});
+        await w.close().catch(() => {});
+      }
+      const status = await init.child.status;
+      const [out, err] = await Promise.all([stdout, stderr]);
+      return {
+        exitCode: status.code,
+        oomKilled: status.code === 137 && (cgroup?.oomKilled() ?? false),
+        stdout: out,
+        stderr: err,
+      };
+    } finally {
+      options.signal?.removeEventListener("abort", abort);
+    }
+  } finally {
+    try {
+      init.child.kill("SIGKILL");
+    } catch { /* already exited */ }
+    await init.child.status;
+    if (cgroup) {
+      cgroup.killAll();
+      await cgroup.destroy();
+      removeCgroupParent(options.cgroupParent ?? "ctr-oneshot"); // only when no other run uses it
+    }
+  }
+}

@@ -1,0 +1,532 @@
+/**
+ * The supervisor of one state root: a long-lived process that owns the containers' lifecycle
+ * (see `lifecycle.ts`), answers the CLI over `<root>/run/ctr.sock` (see `protocol.ts`), and
+ * keeps one warm init — already PID 1 of a fresh pid namespace, waiting for its spec — so a
+ * `ctr run` does not pay for a Deno start-up on its critical path.
+ *
+ * It is started by the monitor (`monitor.ts`), talks to it over stdin/stdout (one command per
+ * line; nothing else may be printed on stdout), logs to stderr, and writes its pid to
+ * `<root>/supervisor.pid`. On start-up it reconciles the database with reality: containers
+ * still running are adopted, those that ended meanwhile get the exit code the monitor
+ * recorded.
+ *
+ * @module
+ */
+import { ConflictError, NotFoundError } from "../errors.ts";
+import { ImageStore } from "../image/image_store.ts";
+import { AttachClient } from "./attach.ts";
+import type { CreateRequest } from "./container_config.ts";
+import { parseSince } from "./container_logs.ts";
+import { type Container, containerPaths, containerSchema, ContainerStore } from "./container_store.ts";
+import { inspectContainer } from "./inspect.ts";
+import { ContainerStartError, InitProcess } from "./init_process.ts";
+import { ContainerManager, type ExecRequest } from "./lifecycle.ts";
+import { type ExitRecord, exitsDir } from "./monitor.ts";
+import { networkIo, processTable, systemCpuNs } from "./process_table.ts";
+import { ConnReader, Frame, reachableSocketPath, socketPath, type WireError, writeAll } from "./protocol.ts";
+import { VolumeStore } from "./volume_store.ts";
+
+/** The cgroup parent of a state root: unique per root, so parallel roots never collide. */
+export async function cgroupParentFor(root: string): Promise<string> {
+  const real = await Deno.realPath(root).catch(() => root);
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(real)));
+  return `ctr-${[...hash.slice(0, 6)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+function wireError(e: unknown): WireError {
+  const message = e instanceof Error ? e.message : String(e);
+  if (e instanceof ContainerStartError) return { kind: "Start", message, code: e.code };
+  if (e instanceof NotFoundError) return { kind: "NotFound", message };
+  if (e instanceof ConflictError) return { kind: "Conflict", message };
+  if (e instanceof TypeError || e instanceof RangeError) return { kind: "Usage", message };
+  return { kind: "Internal", message };
+}
+
+type Request = Record<string, unknown> & { op: string };
+
+/**
+ * One state root's supervisor.
+ *
+ * @example
+ * ```ts
+ * await Supervisor.run("/var/lib/ctr");
+ * ```
+ */
+export class Supervisor {
+  readonly root: string;
+  readonly images: ImageStore;
+  readonly store: ContainerStore;
+  readonly volumes: VolumeStore;
+  readonly manager: ContainerManager;
+  #warm: InitProcess[] = [];
+  #warmTarget = 1;
+  #listener?: Deno.Listener;
+  #monitorPid = 0;
+  #encoder = new TextEncoder();
+
+  private constructor(root: string, cgroupParent: string) {
+    this.root = root;
+    this.images = ImageStore.open(root, [containerSchema]);
+    this.store = new ContainerStore(this.images.db);
+    this.volumes = new VolumeStore(root, this.images.db);
+    this.manager = new ContainerManager({
+      root,
+      images: this.images,
+      store: this.store,
+      volumes: this.volumes,
+      cgroupParent,
+      tellMonitor: (line) => this.#tellMonitor(line),
+      takeInit: () => this.#takeInit(),
+    });
+  }
+
+  /** Starts the supervisor of `root` and serves until asked to shut down. */
+  static async run(root: string): Promise<void> {
+    const s = new Supervisor(root, await cgroupParentFor(root));
+    await s.#serve();
+  }
+
+  #tellMonitor(line: string): void {
+    try {
+      Deno.stdout.writeSync(this.#encoder.encode(line + "\n"));
+    } catch { /* no monitor (tests) */ }
+  }
+
+  #takeInit(): InitProcess {
+    const init = this.#warm.shift() ?? InitProcess.spawn();
+    // Refill after the current start is under way, so the spawn does not compete with it.
+    setTimeout(() => this.#fillWarm(), 50);
+    return init;
+  }
+
+  #fillWarm(): void {
+    while (this.#warm.length < this.#warmTarget) {
+      try {
+        const init = InitProcess.spawn();
+        init.ready.catch(() => {
+          this.#warm = this.#warm.filter((w) => w !== init);
+        });
+        this.#warm.push(init);
+      } catch (e) {
+        console.error(`ctr supervisor: cannot spawn a warm init: ${(e as Error).message}`);
+        return;
+      }
+    }
+  }
+
+  async #reconcile(): Promise<void> {
+    const exits = new Map<number, ExitRecord>();
+    try {
+      for (const e of Deno.readDirSync(exitsDir(this.root))) {
+        if (!/^\d+$/.test(e.name)) continue;
+        try {
+          const rec = JSON.parse(Deno.readTextFileSync(`${exitsDir(this.root)}/${e.name}`)) as ExitRecord;
+          exits.set(rec.pid, rec);
+        } catch { /* torn */ }
+      }
+    } catch { /* none */ }
+    for (const c of this.store.list()) {
+      const s = c.State;
+      if (s.Status !== "running" && s.Status !== "paused" && s.Status !== "restarting") continue;
+      if (s.Status !== "restarting" && s.Pid > 0 && this.#alive(s.Pid, s.PidStartTime)) {
+        await this.manager.adopt(c);
+        continue;
+      }
+      const rec = exits.get(s.Pid);
+      this.manager.recordLostExit(c, rec?.code, rec?.time ?? Date.now());
+      if (s.Status === "restarting" || (rec && this.#shouldRestart(c, rec.code))) {
+        this.manager.start(c.Id).catch((e) =>
+          console.error(`ctr supervisor: restart ${c.Name}: ${e.message}`)
+        );
+      }
+    }
+    for (const pid of exits.keys()) {
+      try {
+        Deno.removeSync(`${exitsDir(this.root)}/${pid}`);
+      } catch { /* gone */ }
+    }
+  }
+
+  #shouldRestart(c: Container, code: number): boolean {
+    const p = c.HostConfig.RestartPolicy;
+    if (c.State.StoppedByUser) return false;
+    return p.Name === "always" || p.Name === "unless-stopped" || (p.Name === "on-failure" && code !== 0);
+  }
+
+  #alive(pid: number, startTime: number): boolean {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return fields[0] !== "Z" && Number(fields[19]) === startTime;
+    } catch {
+      return false;
+    }
+  }
+
+  async #readMonitor(): Promise<void> {
+    let buf = "";
+    try {
+      for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+        buf += chunk;
+        let nl;
+        while ((nl = buf.indexOf("\n")) !== -1) {
+          const [cmd, ...rest] = buf.slice(0, nl).trim().split(" ");
+          buf = buf.slice(nl + 1);
+          if (cmd === "exit") {
+            const pid = Number(rest[0]);
+            if (this.manager.adoptedExit(pid, Number(rest[1]))) {
+              try {
+                Deno.removeSync(`${exitsDir(this.root)}/${pid}`);
+              } catch { /* gone */ }
+            }
+          } else if (cmd === "held") {
+            this.manager.attachHeld(Number(rest[0]), this.#monitorPid, rest.slice(1).map(Number));
+          } else if (cmd === "shutdown") {
+            await this.#shutdown(false);
+          }
+        }
+      }
+    } catch { /* stdin closed */ }
+  }
+
+  async #serve(): Promise<void> {
+    Deno.mkdirSync(`${this.root}/run`, { recursive: true });
+    try {
+      this.#monitorPid = Number(Deno.readTextFileSync(`${this.root}/run/monitor.pid`).trim());
+    } catch { /* started without a monitor */ }
+    await this.#reconcile();
+    const path = socketPath(this.root);
+    try {
+      Deno.removeSync(path);
+    } catch { /* none */ }
+    this.#listener = Deno.listen({ transport: "unix", path: reachableSocketPath(path) });
+    Deno.writeTextFileSync(`${this.root}/supervisor.pid`, String(Deno.pid));
+    this.#readMonitor();
+    this.#tellMonitor("ready");
+    this.#fillWarm();
+    for await (const conn of this.#listener) this.#handle(conn);
+  }
+
+  async #shutdown(killContainers: boolean): Promise<never> {
+    this.#tellMonitor("stop");
+    if (killContainers) await this.manager.killAll();
+    for (const w of this.#warm) await w.discard().catch(() => {});
+    try {
+      this.#listener?.close();
+    } catch { /* closed */ }
+    try {
+      Deno.removeSync(`${this.root}/supervisor.pid`);
+    } catch { /* gone */ }
+    Deno.exit(0);
+  }
+
+  async #handle(conn: Deno.Conn): Promise<void> {
+    const reader = new ConnReader(conn);
+    let req: Request | null;
+    try {
+      req = await reader.readJson<Request>();
+    } catch {
+      conn.close();
+      return;
+    }
+    if (!req) {
+      conn.close();
+      return;
+    }
+    const reply = async (body: object) => {
+      await writeAll(conn, this.#encoder.encode(JSON.stringify(body) + "\n"));
+    };
+    try {
+      const streaming = await this.#dispatch(req, conn, reader, reply);
+      if (!streaming) conn.close();
+    } catch (e) {
+      if (wireError(e).kind === "Internal") {
+        console.error(`ctr supervisor: ${req.op}: ${(e as Error)?.stack ?? e}`);
+      }
+      try {
+        await reply({ ok: false, error: wireError(e) });
+      } catch { /* client gone */ }
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    }
+  }
+
+  /** Handles one request; returns true when the connection now streams (and is closed later). */
+  async #dispatch(
+    req: Request,
+    conn: Deno.Conn,
+    reader: ConnReader,
+    reply: (body: object) => Promise<void>,
+  ): Promise<boolean> {
+    const m = this.manager;
+    const ref = String(req.ref ?? "");
+    switch (req.op) {
+      case "ping":
+        await reply({ ok: true, pid: Deno.pid });
+        return false;
+      case "create": {
+        const c = await m.create(req.request as CreateRequest);
+        await reply({ ok: true, id: c.Id });
+        return false;
+      }
+      case "run":
+      case "start": {
+        const attach = req.attach as { stdin: boolean; stdout: boolean; stderr: boolean } | undefined;
+        const tty = req.tty as { rows: number; cols: number } | undefined;
+        let c: Container;
+        if (req.op === "run") c = await m.create(req.request as CreateRequest);
+        else c = this.store.find(ref);
+        if (!attach) {
+          try {
+            await m.start(c.Id, [], tty);
+          } catch (e) {
+            if (req.op === "run" && c.HostConfig.AutoRemove) {
+              await m.remove(c.Id, { force: true, volumes: true });
+            }
+            throw e;
+          }
+          await reply({ ok: true, id: c.Id });
+          return false;
+        }
+        await reply({ ok: true, id: c.Id, tty: c.Config.Tty });
+        const client = new AttachClient(conn, { stdout: attach.stdout, stderr: attach.stderr });
+        this.#pumpInput(c.Id, reader, attach.stdin, client);
+        try {
+          await m.start(c.Id, [client], tty);
+        } catch (e) {
+          if (req.op === "run" && c.HostConfig.AutoRemove) {
+            await m.remove(c.Id, { force: true, volumes: true }).catch(() => {});
+          }
+          const err = wireError(e);
+          await client.finish(Frame.ERROR, { code: err.code ?? 125, message: err.message });
+        }
+        return true;
+      }
+      case "attach": {
+        const client = new AttachClient(conn, { stdout: req.stdout !== false, stderr: req.stderr !== false });
+        const c = m.attach(ref, client);
+        await reply({ ok: true, id: c.Id, tty: c.Config.Tty });
+        this.#pumpInput(c.Id, reader, req.stdin === true, client);
+        return true;
+      }
+      case "stop":
+        await m.stop(ref, req.timeout as number | undefined, req.signal as string | undefined);
+        await reply({ ok: true });
+        return false;
+      case "kill":
+        m.kill(ref, (req.signal as string | undefined) ?? "SIGKILL");
+        await reply({ ok: true });
+        return false;
+      case "restart":
+        await m.restart(ref, req.timeout as number | undefined);
+        await reply({ ok: true });
+        return false;
+      case "rm":
+        await m.remove(ref, { force: req.force === true, volumes: req.volumes === true });
+        await reply({ ok: true });
+        return false;
+      case "pause":
+        await m.pause(ref);
+        await reply({ ok: true });
+        return false;
+      case "unpause":
+        await m.unpause(ref);
+        await reply({ ok: true });
+        return false;
+      case "wait": {
+        const code = await m.wait(ref);
+        await reply({ ok: true, StatusCode: code });
+        return false;
+      }
+      case "list":
+        await reply({ ok: true, now: Date.now(), containers: this.store.list() });
+        return false;
+      case "find": {
+        const c = this.store.find(ref);
+        await reply({
+          ok: true,
+          container: c,
+          pid: m.pidOf(c.Id) ?? 0,
+          paths: containerPaths(this.root, c.Id),
+        });
+        return false;
+      }
+      case "inspect": {
+        const c = this.store.find(ref);
+        const vols = new Map(Object.entries(c.VolumeMap).map(([t, n]) => [t, this.volumes.dataPath(n)]));
+        await reply({ ok: true, container: inspectContainer(c, containerPaths(this.root, c.Id), vols) });
+        return false;
+      }
+      case "rename": {
+        const c = this.store.find(ref);
+        const name = String(req.name ?? "").replace(/^\//, "");
+        if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) {
+          throw new TypeError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+        }
+        if (name === c.Name) {
+          throw new ConflictError(`Renaming a container with the same name as its current name`);
+        }
+        this.store.rename(c.Id, name);
+        await reply({ ok: true });
+        return false;
+      }
+      case "logs": {
+        const c = this.store.find(ref);
+        await reply({ ok: true, tty: c.Config.Tty });
+        const now = Date.now();
+        const client = new AttachClient(conn, { stdout: req.stdout !== false, stderr: req.stderr !== false });
+        (async () => {
+          for await (const _ of reader.frames()) { /* the client only closes */ }
+          client.close();
+        })();
+        await m.logs(c.Id, client, {
+          follow: req.follow === true,
+          since: req.since ? parseSince(String(req.since), now) : undefined,
+          until: req.until ? parseSince(String(req.until), now) : undefined,
+          tail: typeof req.tail === "number" && req.tail >= 0 ? req.tail : undefined,
+          timestamps: req.timestamps === true,
+        });
+        return true;
+      }
+      case "exec": {
+        const r = req.exec as ExecRequest & { detach?: boolean };
+        const tty = req.tty as { rows: number; cols: number } | undefined;
+        if (r.detach) {
+          const c = this.store.find(ref);
+          if (m.pidOf(c.Id) === undefined) throw new ConflictError(`Container ${c.Name} is not running`);
+          m.exec(ref, { ...r, stdin: false, tty: false }, undefined).catch((e) =>
+            console.error(`ctr supervisor: exec -d: ${e.message}`)
+          );
+          await reply({ ok: true });
+          return false;
+        }
+        const c = this.store.find(ref);
+        if (c.State.Status === "paused") {
+          throw new ConflictError(`Container ${c.Id} is paused, unpause the container before exec`);
+        }
+        if (m.pidOf(c.Id) === undefined) throw new ConflictError(`Container ${c.Name} is not running`);
+        await reply({ ok: true });
+        const client = new AttachClient(conn, { stdout: true, stderr: true });
+        try {
+          const code = await m.exec(ref, r, client, { tty, input: reader.frames() });
+          await client.finish(Frame.EXIT, { code });
+        } catch (e) {
+          const err = wireError(e);
+          await client.finish(Frame.ERROR, { code: err.code ?? 125, message: err.message });
+        }
+        return true;
+      }
+      case "top": {
+        const c = this.store.find(ref);
+        const cg = m.cgroupOf(c.Id);
+        if (!cg) throw new ConflictError(`Container ${c.Id} is not running`);
+        await reply({ ok: true, ...processTable(cg.pids()) });
+        return false;
+      }
+      case "stats": {
+        const ids = (req.refs as string[] | undefined)?.length
+          ? (req.refs as string[]).map((r) => this.store.find(r))
+          : this.store.list().filter((c) => c.State.Status === "running" || c.State.Status === "paused");
+        const system = systemCpuNs();
+        const samples = ids.map((c) => {
+          const cg = m.cgroupOf(c.Id);
+          const pid = m.pidOf(c.Id);
+          return {
+            id: c.Id,
+            name: c.Name,
+            running: cg !== undefined,
+            stats: cg?.stats(),
+            net: pid ? networkIo(pid) : { rx: 0, tx: 0 },
+          };
+        });
+        await reply({ ok: true, system, cpus: navigator.hardwareConcurrency, samples });
+        return false;
+      }
+      case "prune": {
+        const deleted: string[] = [];
+        for (const c of this.store.list()) {
+          if (c.State.Status !== "exited" && c.State.Status !== "created" && c.State.Status !== "dead") {
+            continue;
+          }
+          if (m.isLive(c.Id)) continue;
+          await m.remove(c.Id).then(() => deleted.push(c.Id)).catch(() => {});
+        }
+        await reply({ ok: true, deleted });
+        return false;
+      }
+      case "volume.create": {
+        const name = String(req.name ?? "");
+        if (name && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) {
+          throw new TypeError(
+            `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`,
+          );
+        }
+        const v = this.volumes.create(name, {
+          labels: req.labels as Record<string, string>,
+          driver: req.driver as string | undefined,
+          opts: req.opts as Record<string, string>,
+          anonymous: false,
+        });
+        await reply({ ok: true, volume: v });
+        return false;
+      }
+      case "volume.list":
+        await reply({
+          ok: true,
+          volumes: this.volumes.list().map((v) => ({ ...v, InUse: m.volumeUsers(v.Name).length > 0 })),
+        });
+        return false;
+      case "volume.inspect":
+        await reply({ ok: true, volume: this.volumes.find(String(req.name)) });
+        return false;
+      case "volume.rm": {
+        const name = String(req.name);
+        const users = m.volumeUsers(name);
+        if (users.length && req.force !== true) this.volumes.remove(name, users);
+        else if (!users.length) this.volumes.remove(name);
+        else throw new ConflictError(`remove ${name}: volume is in use - [${users.join(", ")}]`);
+        await reply({ ok: true });
+        return false;
+      }
+      case "volume.prune": {
+        const deleted: string[] = [];
+        for (const v of this.volumes.list()) {
+          if (!req.all && !v.Anonymous) continue;
+          if (m.volumeUsers(v.Name).length) continue;
+          this.volumes.remove(v.Name);
+          deleted.push(v.Name);
+        }
+        await reply({ ok: true, deleted });
+        return false;
+      }
+      case "processes":
+        await reply({
+          ok: true,
+          supervisor: Deno.pid,
+          monitor: this.#monitorPid,
+          warm: this.#warm.map((w) => w.pid),
+          containers: m.livePids(),
+        });
+        return false;
+      case "shutdown":
+        await reply({ ok: true });
+        conn.close();
+        await this.#shutdown(req.killContainers === true);
+        return true;
+      default:
+        throw new TypeError(`Unknown operation: ${req.op}`);
+    }
+  }
+
+  /** Client input (stdin, resize, signals) for an attached container, until the client goes. */
+  #pumpInput(id: string, reader: ConnReader, stdin: boolean, client: AttachClient): void {
+    (async () => {
+      for await (const f of reader.frames()) {
+        if (!stdin && (f.type === Frame.STDIN || f.type === Frame.STDIN_EOF)) continue;
+        await this.manager.input(id, f.type, f.payload);
+      }
+      client.close();
+    })();
+  }
+}
