@@ -15,6 +15,7 @@ import {
   cgroupVersion,
   type ContainerCgroup,
   containerCgroup,
+  removeCgroupParent,
 } from "./cgroups_interim.ts";
 import {
   DEFAULT_CAPABILITIES,
