@@ -88,6 +88,7 @@ export const LIBC_SYMBOLS = {
   pthread_sigmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   write_async: { name: "write", parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
   getppid: { parameters: [], result: "i32" },
+  flock: { parameters: ["i32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Lib = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
@@ -640,6 +641,17 @@ export const libc = {
   },
   getppid(): number {
     return libcSymbols().getppid();
+  },
+  /**
+   * flock(2) with LOCK_NB: takes an exclusive (or shared) lock on an open file, returning
+   * false instead of waiting when another open file description holds a conflicting one.
+   */
+  tryLock(fd: number, exclusive = true): boolean {
+    const r = libcSymbols().flock(fd, (exclusive ? 2 : 1) | 4 /* LOCK_NB */);
+    if (r === 0) return true;
+    const e = lastErrno();
+    if (e === 11) return false; // EWOULDBLOCK
+    throw new SyscallError("flock", e, `fd ${fd}`);
   },
   /** write(2) on a Deno blocking-pool thread (for fds that may block, such as a pty master). */
   async writeAsync(fd: number, buf: Uint8Array<ArrayBuffer>): Promise<number> {

@@ -6,6 +6,7 @@
  * @module
  */
 import { ConflictError, ExitCodeError, NotFoundError } from "../errors.ts";
+import { monitorAlive } from "./monitor.ts";
 import { ConnReader, reachableSocketPath, socketPath, type WireError, writeAll } from "./protocol.ts";
 
 /** How long a fresh supervisor may take to come up. */
@@ -54,6 +55,19 @@ export async function connectSupervisor(root: string): Promise<Deno.UnixConn> {
     await lockFile.lock(true);
     const again = await tryConnect(root);
     if (again) return again;
+    if (monitorAlive(root)) {
+      // A monitor is (re)starting its supervisor: wait for it rather than start a second one.
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      for (let delay = 10; Date.now() < deadline; delay = Math.min(delay * 2, 200)) {
+        await new Promise((r) => setTimeout(r, delay));
+        const conn = await tryConnect(root);
+        if (conn) return conn;
+        if (!monitorAlive(root)) break;
+      }
+      if (monitorAlive(root)) {
+        throw new Error(`The ctr supervisor does not answer; see ${root}/run/supervisor.log`);
+      }
+    }
     const { command, args } = monitorCommand(root);
     const child = new Deno.Command(command, {
       args,

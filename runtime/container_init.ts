@@ -63,7 +63,6 @@ const DEV_LINKS: [string, string][] = [
   ["stdout", "/proc/self/fd/1"],
   ["stderr", "/proc/self/fd/2"],
   ["ptmx", "pts/ptmx"],
-  ["core", "/proc/kcore"],
 ];
 
 /** Longest mount(2) data the kernel takes (one page, minus room for the other options). */

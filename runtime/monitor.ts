@@ -33,6 +33,26 @@ export function exitsDir(root: string): string {
   return `${root}/run/exits`;
 }
 
+/** The lock file a live monitor holds (flock) for its lifetime. */
+export function monitorLockPath(root: string): string {
+  return `${root}/run/monitor.lock`;
+}
+
+/** Whether a monitor runs for `root` (its lock is held). */
+export function monitorAlive(root: string): boolean {
+  let fd: number;
+  try {
+    fd = libc.open(monitorLockPath(root), O.RDWR | O.CLOEXEC);
+  } catch {
+    return false;
+  }
+  try {
+    return !libc.tryLock(fd);
+  } finally {
+    libc.close(fd); // closing drops the probe lock, if we got it
+  }
+}
+
 /** One recorded exit. */
 export interface ExitRecord {
   pid: number;
@@ -60,6 +80,12 @@ function supervisorCommand(root: string): { command: string; args: string[] } {
  * ```
  */
 export async function runMonitor(root: string): Promise<void> {
+  // One monitor per root, for as long as it lives (the CLI tests this lock, not a pid file).
+  const lock = libc.open(monitorLockPath(root), O.RDWR | O.CREAT | O.CLOEXEC, 0o600);
+  if (!libc.tryLock(lock)) {
+    console.error("ctr monitor: another monitor runs for this root");
+    Deno.exit(1);
+  }
   libc.prctl(PR.SET_CHILD_SUBREAPER, 1);
   Deno.mkdirSync(exitsDir(root), { recursive: true });
   Deno.writeTextFileSync(`${root}/run/monitor.pid`, String(Deno.pid));

@@ -13,6 +13,8 @@
  * @module
  */
 import { ConflictError, NotFoundError } from "../errors.ts";
+import { libc } from "../ffi/libc.ts";
+import { O } from "../ffi/constants.ts";
 import { ImageStore } from "../image/image_store.ts";
 import { AttachClient } from "./attach.ts";
 import type { CreateRequest } from "./container_config.ts";
@@ -191,6 +193,12 @@ export class Supervisor {
 
   async #serve(): Promise<void> {
     Deno.mkdirSync(`${this.root}/run`, { recursive: true });
+    // Two supervisors of one root would both adopt its containers: the second one leaves.
+    const lock = libc.open(`${this.root}/run/supervisor.lock`, O.RDWR | O.CREAT | O.CLOEXEC, 0o600);
+    if (!libc.tryLock(lock)) {
+      console.error("ctr supervisor: another supervisor runs for this root");
+      Deno.exit(0);
+    }
     try {
       this.#monitorPid = Number(Deno.readTextFileSync(`${this.root}/run/monitor.pid`).trim());
     } catch { /* started without a monitor */ }

@@ -32,10 +32,12 @@ function ownedPid(file: string, root: string): number | undefined {
  */
 export async function teardownRoot(root: string): Promise<void> {
   if (await supervisorRunning(root)) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       request(root, { op: "shutdown", killContainers: true }).catch(() => {}),
-      new Promise((r) => setTimeout(r, 10_000)),
+      new Promise((r) => timer = setTimeout(r, 10_000)),
     ]);
+    clearTimeout(timer);
   }
   for (const file of [`${root}/run/monitor.pid`, `${root}/supervisor.pid`]) {
     const pid = ownedPid(file, root);

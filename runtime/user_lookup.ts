@@ -10,7 +10,7 @@
 export interface ExecUser {
   uid: number;
   gid: number;
-  /** Supplementary groups: those listing the user in /etc/group, then `--group-add`. */
+  /** Supplementary groups: the primary group, those listing the user in /etc/group, then `--group-add`. */
   additionalGids: number[];
   /** Home directory from /etc/passwd ("/" when unknown). */
   home: string;
@@ -64,7 +64,7 @@ const isNumeric = (s: string) => /^\d+$/.test(s);
  * @example
  * ```ts
  * resolveUser("app", "app:x:1000:1000::/home/app:/bin/sh\n", "", []);
- * // { uid: 1000, gid: 1000, additionalGids: [], home: "/home/app" }
+ * // { uid: 1000, gid: 1000, additionalGids: [1000], home: "/home/app" }
  * ```
  */
 export function resolveUser(
@@ -102,7 +102,8 @@ export function resolveUser(
       gid = g.gid;
     }
   }
-  const additional: number[] = [];
+  // Docker's processes always carry their primary group among the supplementary ones.
+  const additional: number[] = [gid];
   if (name && groupPart === undefined) {
     for (const g of groups) {
       if (g.members.includes(name) && !additional.includes(g.gid)) additional.push(g.gid);
