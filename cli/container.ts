@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { type CommandContext, type CommandSpec, findSubcommand, type FlagSpec } from "./flags.ts";
+import type { CommandContext, CommandSpec, FlagSpec } from "./flags.ts";
+import { inspectCommand } from "./inspect.ts";
 import { rootDir } from "./global.ts";
 import { ExitCodeError, NotFoundError } from "../errors.ts";
 
@@ -434,7 +435,6 @@ const psSpec: CommandSpec = {
   async run(ctx) {
     const { request } = await client();
     const { psRow, matchesFilters } = await import("../runtime/inspect.ts");
-    const { printFormatted } = await import("./format.ts");
     type C = import("../runtime/container_store.ts").Container;
     const r = await request<{ now: number; containers: C[] }>(rootDir(), { op: "list" });
     const filters = list(ctx.flags.filter);
@@ -457,7 +457,7 @@ const psSpec: CommandSpec = {
       for (const row of rows) console.log(row.ID);
       return;
     }
-    printFormatted(rows as unknown as Record<string, unknown>[], str(ctx.flags.format), PS_HEADERS, [
+    await printRows(rows as unknown as Record<string, string>[], str(ctx.flags.format), PS_HEADERS, [
       "ID",
       "Image",
       "Command",
@@ -677,12 +677,12 @@ const topSpec: CommandSpec = {
   minArgs: 1,
   async run(ctx) {
     const { request } = await client();
-    const { formatTable } = await import("./format.ts");
+    const { renderTable } = await import("./format.ts");
     const r = await request<{ Titles: string[]; Processes: string[][] }>(rootDir(), {
       op: "top",
       ref: ctx.args[0],
     });
-    console.log(formatTable([r.Titles, ...r.Processes]));
+    console.log(renderTable([r.Titles, ...r.Processes]));
   },
 };
 
@@ -732,7 +732,6 @@ const statsSpec: CommandSpec = {
   ],
   async run(ctx) {
     const { request } = await client();
-    const { printFormatted } = await import("./format.ts");
     type Sample = {
       id: string;
       name: string;
@@ -766,7 +765,7 @@ const statsSpec: CommandSpec = {
         };
       });
       if (!once) console.log("\x1b[2J\x1b[H");
-      printFormatted(rows, str(ctx.flags.format), {
+      await printRows(rows, str(ctx.flags.format), {
         Container: "CONTAINER",
         ID: "CONTAINER ID",
         Name: "NAME",
@@ -866,80 +865,24 @@ const pruneSpec: CommandSpec = {
   },
 };
 
-const inspectSpec: CommandSpec = {
-  name: "inspect",
-  usage: "[OPTIONS] NAME|ID [NAME|ID...]",
-  description: "Return low-level information on containers (or images)",
-  flags: [
-    {
-      name: "format",
-      short: "f",
-      type: "string",
-      value: "string",
-      description: "Format output using a Go template or json",
-    },
-    {
-      name: "type",
-      type: "string",
-      value: "string",
-      description: "Only inspect objects of the given type (container, image)",
-    },
-    { name: "size", short: "s", type: "bool", description: "Display total file sizes", hidden: true },
-  ],
-  minArgs: 1,
-  async run(ctx) {
-    const type = str(ctx.flags.type);
-    const results: unknown[] = [];
-    let failed = false;
-    const { request } = await client();
-    for (const ref of ctx.args) {
-      if (type !== "image") {
-        try {
-          const r = await request<{ container: unknown }>(rootDir(), { op: "inspect", ref });
-          results.push(r.container);
-          continue;
-        } catch (e) {
-          if (!(e instanceof NotFoundError)) throw e;
-          if (type === "container") {
-            console.error(`ctr: ${e.message}`);
-            failed = true;
-            continue;
-          }
-        }
-      }
-      const image = await imageInspect(ref);
-      if (image === undefined) {
-        console.error(`ctr: No such object: ${ref}`);
-        failed = true;
-      } else results.push(image);
-    }
-    const format = str(ctx.flags.format);
-    if (format && format !== "json") {
-      const { renderTemplate } = await import("./format.ts");
-      for (const r of results) console.log(renderTemplate(format, r));
-    } else {
-      console.log(JSON.stringify(results, null, 4));
-    }
-    return failed ? 1 : 0;
-  },
+/** `container inspect`: the shared `inspect` restricted to containers. */
+const containerInspectSpec: CommandSpec = {
+  ...inspectCommand,
+  description: "Display detailed information on one or more containers",
+  flags: inspectCommand.flags!.filter((f) => f.name !== "type"),
+  run: (ctx) => inspectCommand.run!({ ...ctx, flags: { ...ctx.flags, type: "container" } }),
 };
 
-/** Image inspect through the image group's own command, when it exists (owned by the image engineers). */
-async function imageInspect(ref: string): Promise<unknown | undefined> {
-  const { commandTable } = await import("./table.ts");
-  const loader = commandTable["image"];
-  if (!loader) return undefined;
-  const group = (await loader()).commands.find((c) => c.name === "image");
-  const spec = group && findSubcommand(group, "inspect");
-  const inspectImage = (spec as CommandSpec & { inspectImage?: (ref: string) => Promise<unknown> })
-    ?.inspectImage;
-  if (!inspectImage) return undefined;
-  try {
-    return await inspectImage(ref);
-  } catch (e) {
-    if (e instanceof NotFoundError) return undefined;
-    throw e;
-  }
+/** Prints rows for `--format`: Docker's default table when none is given. */
+async function printRows(
+  rows: Record<string, string>[],
+  format: string | undefined,
+  headers: Record<string, string>,
+  columns: string[],
+): Promise<void> {
+  const { formatRows } = await import("./format.ts");
+  const f = !format || format === "table" ? `table ${columns.map((c) => `{{.${c}}}`).join("\t")}` : format;
+  for (const line of formatRows(f, rows, headers)) console.log(line);
 }
 
 const containerCommands = [
@@ -967,11 +910,11 @@ const containerGroup: CommandSpec = {
   name: "container",
   usage: "COMMAND",
   description: "Manage containers",
-  subcommands: [...containerCommands, pruneSpec, { ...inspectSpec, flags: inspectSpec.flags }],
+  subcommands: [...containerCommands, pruneSpec, containerInspectSpec],
 };
 
 /** The commands of this group. */
-export const commands: CommandSpec[] = [...containerCommands, inspectSpec, containerGroup];
+export const commands: CommandSpec[] = [...containerCommands, containerGroup];
 
 /** Heading for `ctr help`. */
 export const title = "Container commands";

@@ -28,6 +28,7 @@ export interface InspectProvider {
 
 /** Providers, in lookup order. */
 export const INSPECT_PROVIDERS: InspectProvider[] = [
+  { type: "container", load: () => import("./container_inspect_provider.ts") },
   { type: "image", load: () => import("./image_inspect_provider.ts") },
   { type: "network", load: () => import("./network_inspect_provider.ts") },
 ];

@@ -85,7 +85,7 @@ const volumeGroup: CommandSpec = {
       maxArgs: 0,
       async run(ctx) {
         const { request } = await client();
-        const { printFormatted } = await import("./format.ts");
+        const { formatRows } = await import("./format.ts");
         const r = await request<{ volumes: Volume[] }>(rootDir(), { op: "volume.list" });
         const vols = r.volumes.filter((v) =>
           list(ctx.flags.filter).every((f) => {
@@ -111,18 +111,17 @@ const volumeGroup: CommandSpec = {
           Labels: Object.entries(v.Labels).map(([k, x]) => `${k}=${x}`).join(","),
           Scope: v.Scope,
         }));
-        printFormatted(
-          rows,
-          typeof ctx.flags.format === "string" ? ctx.flags.format : undefined,
-          {
-            Driver: "DRIVER",
-            Name: "VOLUME NAME",
-            Mountpoint: "MOUNTPOINT",
-            Labels: "LABELS",
-            Scope: "SCOPE",
-          },
-          ["Driver", "Name"],
-        );
+        const format = typeof ctx.flags.format === "string" && ctx.flags.format !== "table"
+          ? ctx.flags.format
+          : "table {{.Driver}}\t{{.Name}}";
+        const headers = {
+          Driver: "DRIVER",
+          Name: "VOLUME NAME",
+          Mountpoint: "MOUNTPOINT",
+          Labels: "LABELS",
+          Scope: "SCOPE",
+        };
+        for (const line of formatRows(format, rows, headers)) console.log(line);
       },
     },
     {
@@ -154,8 +153,8 @@ const volumeGroup: CommandSpec = {
           }
         }
         if (typeof ctx.flags.format === "string" && ctx.flags.format !== "json") {
-          const { renderTemplate } = await import("./format.ts");
-          for (const v of out) console.log(renderTemplate(ctx.flags.format, v));
+          const { formatTemplate } = await import("./format.ts");
+          for (const v of out) console.log(formatTemplate(ctx.flags.format, v as never));
         } else console.log(JSON.stringify(out, null, 4));
         return failed ? 1 : 0;
       },

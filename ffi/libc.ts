@@ -598,6 +598,7 @@ export const libc = {
     const buf = new BigInt64Array(15);
     check(libcSymbols().statfs(cstr(path), buf), "statfs", path);
     return Number(buf[10]);
+  },
   /**
    * Resets every catchable signal to its default action and unblocks all signals on the
    * calling thread. An `execve` keeps ignored signals ignored and keeps the thread's mask,
