@@ -17,7 +17,8 @@ async function fail<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (e) {
     if (e instanceof UsageError || e instanceof ExitCodeError) throw e;
-    throw new ExitCodeError(1, e instanceof Error ? e.message : String(e));
+    const { errorText } = await import("../image/distribution/client.ts");
+    throw new ExitCodeError(1, errorText(e));
   }
 }
 
@@ -87,6 +88,7 @@ export const commands: CommandSpec[] = [
     run: ({ flags, args }) =>
       fail(async () => {
         const { pullImage, listRemoteTags } = await import("../image/distribution/pull.ts");
+        const { certsDirs } = await import("../image/distribution/tls.ts");
         const { parsePlatform } = await import("../image/oci.ts");
         const { parseReference, familiarName } = await import("../image/reference.ts");
         const { loadRegistryConfig } = await import("../image/distribution/config.ts");
@@ -98,6 +100,7 @@ export const commands: CommandSpec[] = [
         }
         const root = rootDir();
         const config = await loadRegistryConfig(root);
+        const certs = certsDirs(root);
         const quiet = Boolean(flags.quiet);
         const progress = quiet ? silentProgress : createProgress();
         const store = await openStore();
@@ -105,12 +108,15 @@ export const commands: CommandSpec[] = [
         const unpack = await snapshotUnpacker(root, store);
         try {
           const targets = flags["all-tags"]
-            ? (await listRemoteTags(args[0], { config })).map((t) => familiarName({ ...ref, tag: t }))
+            ? (await listRemoteTags(args[0], { config, certsDirs: certs })).map((t) =>
+              familiarName({ ...ref, tag: t })
+            )
             : [args[0]];
           let last;
           for (const target of targets) {
             last = await pullImage(store, target, {
               config,
+              certsDirs: certs,
               progress,
               platform,
               platformExplicit: platform !== undefined,
@@ -159,6 +165,7 @@ export const commands: CommandSpec[] = [
     run: ({ flags, args }) =>
       fail(async () => {
         const { pushImage } = await import("../image/distribution/push.ts");
+        const { certsDirs } = await import("../image/distribution/tls.ts");
         const { parseReference } = await import("../image/reference.ts");
         const { loadRegistryConfig } = await import("../image/distribution/config.ts");
         const { createProgress, silentProgress } = await import("../image/distribution/progress.ts");
@@ -172,6 +179,7 @@ export const commands: CommandSpec[] = [
         try {
           const pushed = await pushImage(store, args[0], {
             config,
+            certsDirs: certsDirs(rootDir()),
             progress: quiet ? silentProgress : createProgress(),
             allTags: Boolean(flags["all-tags"]),
           });
@@ -195,6 +203,7 @@ export const commands: CommandSpec[] = [
     run: ({ flags, args }) =>
       fail(async () => {
         const { login, loginRegistry } = await import("../image/distribution/login.ts");
+        const { certsDirs } = await import("../image/distribution/tls.ts");
         const { loadRegistryConfig } = await import("../image/distribution/config.ts");
         const registry = loginRegistry(args[0]);
         let username = flags.username as string | undefined;
@@ -226,7 +235,10 @@ export const commands: CommandSpec[] = [
           password = await prompt("Password: ", true);
         }
         if (!password) throw new UsageError("Password is required", "login");
-        await login(registry, { username, password }, { config: await loadRegistryConfig(rootDir()) });
+        await login(registry, { username, password }, {
+          config: await loadRegistryConfig(rootDir()),
+          certsDirs: certsDirs(rootDir()),
+        });
         console.log("Login Succeeded");
       }),
   },

@@ -103,3 +103,90 @@ Deno.test("serve: token auth — login, wrong password, authenticated push and p
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** A CA and a server certificate for 127.0.0.1 and localhost, made with openssl. */
+async function makePki(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+  const sh = async (args: string[]) => {
+    const out = await new Deno.Command("openssl", { args, cwd: dir, stdout: "null", stderr: "piped" })
+      .output();
+    if (!out.success) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
+  };
+  await sh([
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.crt",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=ctr-test-ca",
+  ]);
+  await sh([
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "srv.key",
+    "-out",
+    "srv.csr",
+    "-subj",
+    "/CN=localhost",
+  ]);
+  await Deno.writeTextFile(
+    `${dir}/ext`,
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+  );
+  await sh([
+    "x509",
+    "-req",
+    "-in",
+    "srv.csr",
+    "-CA",
+    "ca.crt",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "srv.crt",
+    "-days",
+    "1",
+    "-extfile",
+    "ext",
+  ]);
+  return { ca: `${dir}/ca.crt`, cert: `${dir}/srv.crt`, key: `${dir}/srv.key` };
+}
+
+Deno.test("serve: HTTPS registry trusted through <root>/certs.d/<host>/ca.crt", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ctr-test-pki-" });
+  try {
+    const pki = await makePki(dir);
+    await withRegistry((reg) =>
+      withRoot(async (root) => {
+        const img = image();
+        const name = `${reg.host}/tls/app:1`;
+        await storeImage(root, name, img);
+        const untrusted = await run(root, ["push", name]);
+        assertEquals(untrusted.code, 1);
+        assertMatch(untrusted.stderr, /certificate|UnknownIssuer/i);
+        await Deno.mkdir(`${root}/certs.d/${reg.host}`, { recursive: true });
+        await Deno.copyFile(pki.ca, `${root}/certs.d/${reg.host}/ca.crt`);
+        const pushed = await run(root, ["push", name]);
+        assertEquals(pushed.code, 0, pushed.stderr);
+        await withRoot(async (dst) => {
+          await Deno.mkdir(`${dst}/certs.d/${reg.host}`, { recursive: true });
+          await Deno.copyFile(pki.ca, `${dst}/certs.d/${reg.host}/ca.crt`);
+          const r = await run(dst, ["pull", name]);
+          assertEquals(r.code, 0, r.stderr);
+          assertEquals((await pulledImage(dst, name)).digest, img.manifest.digest);
+        });
+      }), { tlsCertFile: pki.cert, tlsKeyFile: pki.key });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

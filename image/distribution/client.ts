@@ -75,6 +75,26 @@ function isRetryableStatus(status: number): boolean {
     status === 408;
 }
 
+/**
+ * An error's message with its causes (`fetch failed: error sending request …: invalid
+ * peer certificate: UnknownIssuer`): Deno's `fetch` puts the useful part in `cause`.
+ *
+ * @example
+ * ```ts
+ * errorText(new TypeError("fetch failed", { cause: new Error("connection refused") }));
+ * // "fetch failed: connection refused"
+ * ```
+ */
+export function errorText(e: unknown): string {
+  const parts: string[] = [];
+  for (let x: unknown = e, depth = 0; x !== undefined && x !== null && depth < 5; depth++) {
+    const m = x instanceof Error ? x.message : String(x);
+    if (m && !parts.includes(m)) parts.push(m);
+    x = x instanceof Error ? x.cause : undefined;
+  }
+  return parts.join(": ");
+}
+
 /** Whether an error thrown by `fetch` or a body read is a network failure worth retrying. */
 export function isNetworkError(e: unknown): boolean {
   if (e instanceof DOMException && e.name === "AbortError") return false;
@@ -82,9 +102,15 @@ export function isNetworkError(e: unknown): boolean {
   if (e instanceof Deno.errors.ConnectionRefused || e instanceof Deno.errors.ConnectionAborted) return true;
   if (e instanceof Deno.errors.UnexpectedEof || e instanceof Deno.errors.BrokenPipe) return true;
   if (e instanceof TypeError) {
-    return /error sending request|connection|network|body|stream|eof|reset|closed|incomplete/i.test(
-      e.message,
-    );
+    const text = errorText(e);
+    // A certificate the client does not trust is not going to change on retry, and neither
+    // is a port that fetch refuses to use.
+    // Plain HTTP sent to a TLS port (or the reverse) fails the same way every time, too.
+    if (/certificate|UnknownIssuer|NotValidForName|BadSignature|blocked|invalid HTTP version/i.test(text)) {
+      return false;
+    }
+    return /fetch failed|error sending request|connection|network|body|stream|eof|reset|closed|incomplete/i
+      .test(text);
   }
   return false;
 }
@@ -140,25 +166,39 @@ export class RegistryClient {
       fetch: options.fetch,
       userAgent: USER_AGENT,
     });
-    const errors: string[] = [];
-    for (const base of endpoint.bases) {
-      const client = new RegistryClient(endpoint, base, auth, options);
-      try {
-        const res = await client.#send(`${base}/v2/`, { method: "GET" }, true);
-        const text = await res.text();
-        if (res.status === 400 && /https/i.test(text)) {
-          errors.push(`${base}: the server expects HTTPS`);
-          continue;
+    // Each round tries every base URL once: a plain-HTTP attempt at a TLS port fails at
+    // once and must not be retried before HTTPS is tried. Rounds repeat with back-off while
+    // the failures look transient (refused connections, 5xx, 429).
+    const retry = options.retry ?? DEFAULT_RETRY;
+    let errors: string[] = [];
+    for (let round = 0; round < retry.attempts; round++) {
+      if (round > 0) await sleep(backoffMs(round - 1, retry));
+      errors = [];
+      let transient = false;
+      let definitive = false;
+      for (const base of endpoint.bases) {
+        const client = new RegistryClient(endpoint, base, auth, options);
+        try {
+          const res = await client.#send(`${base}/v2/`, { method: "GET" }, false);
+          const text = await res.text();
+          if (res.status === 400 && /https/i.test(text)) {
+            errors.push(`${base}: the server expects HTTPS`);
+            continue;
+          }
+          if (res.status === 401) auth.observe(res.headers.get("www-authenticate"));
+          else if (isRetryableStatus(res.status)) {
+            errors.push(`${base}/v2/: ${res.status} ${res.statusText}`);
+            transient = true;
+            continue;
+          }
+          return client;
+        } catch (e) {
+          errors.push(`${base}/v2/: ${errorText(e)}`);
+          if (isNetworkError(e)) transient = true;
+          else definitive = true;
         }
-        if (res.status === 401) auth.observe(res.headers.get("www-authenticate"));
-        else if (res.status >= 500) {
-          errors.push(`${base}/v2/: ${res.status} ${res.statusText}`);
-          continue;
-        }
-        return client;
-      } catch (e) {
-        errors.push(`${base}/v2/: ${(e as Error).message}`);
       }
+      if (!transient || definitive) break;
     }
     throw new Error(`Cannot reach registry ${endpoint.registry}: ${errors.join("; ")}`);
   }

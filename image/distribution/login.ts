@@ -12,6 +12,7 @@
 import { DEFAULT_DOMAIN } from "../reference.ts";
 import { UnauthorizedError } from "./auth.ts";
 import { RegistryClient, type RetryPolicy } from "./client.ts";
+import { registryFetch } from "./tls.ts";
 import { DEFAULT_REGISTRY_CONFIG, endpointsFor, type RegistryConfig } from "./config.ts";
 import { type Credentials, eraseCredentials, keyHost, storeCredentials } from "./credentials.ts";
 
@@ -42,6 +43,8 @@ export interface LoginOptions {
   config?: RegistryConfig;
   retry?: RetryPolicy;
   fetch?: typeof fetch;
+  /** certs.d directories with registry CAs and client certificates (see `tls.ts`). */
+  certsDirs?: string[];
   /** Docker config file to write (default `$DOCKER_CONFIG/config.json`). */
   configPath?: string;
 }
@@ -63,7 +66,7 @@ export async function login(
   const client = await RegistryClient.connect(endpoint, {
     credentials,
     retry: options.retry,
-    fetch: options.fetch,
+    fetch: options.fetch ?? await registryFetch(registry, options.certsDirs ?? []),
   });
   if (client.auth.scheme !== undefined) {
     let res: Response;

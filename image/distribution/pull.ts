@@ -43,6 +43,7 @@ import {
   withDefaultTag,
 } from "../reference.ts";
 import { DEFAULT_RETRY, RegistryClient, type RetryPolicy } from "./client.ts";
+import { registryFetch } from "./tls.ts";
 import { DEFAULT_REGISTRY_CONFIG, type Endpoint, endpointsFor, type RegistryConfig } from "./config.ts";
 import { type Credentials, getCredentials } from "./credentials.ts";
 import { recordBlobSources } from "./origins.ts";
@@ -74,6 +75,8 @@ export interface PullOptions {
   unpack?: LayerUnpacker;
   /** `fetch` to use (tests). */
   fetch?: typeof fetch;
+  /** certs.d directories with registry CAs and client certificates (see `tls.ts`). */
+  certsDirs?: string[];
 }
 
 /** What a pull did. */
@@ -159,7 +162,7 @@ export async function listRemoteTags(reference: string, options: PullOptions = {
   const client = await RegistryClient.connect(endpoint, {
     credentials: await (options.credentials ?? getCredentials)(ref.domain),
     retry: options.retry ?? { ...DEFAULT_RETRY, attempts: config.maxAttempts },
-    fetch: options.fetch,
+    fetch: options.fetch ?? await registryFetch(ref.domain, options.certsDirs ?? []),
   });
   return await new Repository(client, ref.path, "pull").listTags();
 }
@@ -187,7 +190,7 @@ async function pullFrom(
   const client = await RegistryClient.connect(endpoint, {
     credentials: await (options.credentials ?? getCredentials)(ref.domain),
     retry: options.retry ?? { ...DEFAULT_RETRY, attempts: config.maxAttempts },
-    fetch: options.fetch,
+    fetch: options.fetch ?? await registryFetch(ref.domain, options.certsDirs ?? []),
   });
   const repo = new Repository(client, ref.path, "pull");
   const name = formatReference(ref);

@@ -25,6 +25,7 @@ import {
   withDefaultTag,
 } from "../reference.ts";
 import { DEFAULT_RETRY, RegistryClient, type RetryPolicy } from "./client.ts";
+import { registryFetch } from "./tls.ts";
 import { DEFAULT_REGISTRY_CONFIG, endpointsFor, type RegistryConfig } from "./config.ts";
 import { type Credentials, getCredentials } from "./credentials.ts";
 import { mountSources, recordBlobSources } from "./origins.ts";
@@ -47,6 +48,8 @@ export interface PushOptions {
   /** Push every local tag of the repository (`-a`). */
   allTags?: boolean;
   fetch?: typeof fetch;
+  /** certs.d directories with registry CAs and client certificates (see `tls.ts`). */
+  certsDirs?: string[];
 }
 
 /** One pushed tag. */
@@ -120,7 +123,7 @@ export async function pushImage(
   const client = await RegistryClient.connect(endpoint, {
     credentials: await (options.credentials ?? getCredentials)(ref.domain),
     retry: options.retry ?? { ...DEFAULT_RETRY, attempts: config.maxAttempts },
-    fetch: options.fetch,
+    fetch: options.fetch ?? await registryFetch(ref.domain, options.certsDirs ?? []),
   });
   progress.message(`The push refers to repository [${repoName}]`);
 

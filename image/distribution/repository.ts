@@ -11,7 +11,7 @@ import type { BlobWriter } from "../content_store.ts";
 import { Hasher, parseDigest } from "../digest.ts";
 import { MANIFEST_ACCEPT } from "../oci.ts";
 import { repositoryScope } from "./challenge.ts";
-import { backoffMs, isNetworkError, type RegistryClient, RegistryError } from "./client.ts";
+import { backoffMs, errorText, isNetworkError, type RegistryClient, RegistryError } from "./client.ts";
 import { nextLink, parseContentRange, uploadedBytes } from "./headers.ts";
 
 /** Bytes gathered from the network before one write to the content store. */
@@ -303,7 +303,7 @@ export class Repository {
     if (writer.offset < size) {
       throw new Error(
         `Download of ${digest} failed after ${failures} attempts: ${
-          (lastError as Error)?.message ?? "incomplete"
+          lastError ? errorText(lastError) : "incomplete"
         }`,
       );
     }
@@ -390,9 +390,20 @@ export class Repository {
       return;
     }
     let failures = 0;
+    // The next chunk is read from disk while the current one is on the wire.
+    let ahead: { offset: number; bytes: Promise<Uint8Array<ArrayBuffer>> } | undefined;
+    const readAt = (o: number) => {
+      const bytes = ahead?.offset === o ? ahead.bytes : read(o, Math.min(options.chunkSize, size - o));
+      const nextOffset = o + Math.min(options.chunkSize, size - o);
+      ahead = nextOffset < size
+        ? { offset: nextOffset, bytes: read(nextOffset, Math.min(options.chunkSize, size - nextOffset)) }
+        : undefined;
+      ahead?.bytes.catch(() => {});
+      return bytes;
+    };
     while (offset < size) {
       const length = Math.min(options.chunkSize, size - offset);
-      const chunk = await read(offset, length);
+      const chunk = await readAt(offset);
       try {
         const res = await this.client.request(location, {
           method: "PATCH",
