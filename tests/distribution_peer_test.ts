@@ -6,7 +6,8 @@
  * @module
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
-import { ctr, type RunResult, withRoot } from "./helpers.ts";
+import { ctr, fixture, IS_ROOT, type RunResult, withRoot } from "./helpers.ts";
+
 import { buildImage, randomBytes, storeImage } from "./image_builder.ts";
 import { FaultProxy } from "./fault_proxy.ts";
 import { havePeers, skopeo, startDistribution, writeOciLayout } from "./peers/distribution.ts";
@@ -208,6 +209,39 @@ Deno.test({
       });
     } finally {
       await proxy.close();
+      await reg.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "peer: skopeo → docker-registry → ctr pull → ctr run of what was pulled (root)",
+  ignore: ignore || !IS_ROOT,
+  fn: async () => {
+    const reg = await startDistribution();
+    try {
+      await withRoot(async (root) => {
+        const busybox = await Deno.readFile(await fixture("busybox"));
+        const img = buildImage([busybox, { "etc/": "", "etc/greeting": "hello through the registry\n" }], {
+          architecture: Deno.build.arch === "x86_64" ? "amd64" : "arm64",
+        });
+        const layout = `${root}/layout`;
+        await writeOciLayout(layout, img, "1");
+        await skopeo([
+          "copy",
+          "--preserve-digests",
+          "--dest-tls-verify=false",
+          `oci:${layout}:1`,
+          `docker://${reg.host}/run/busybox:1`,
+        ]);
+        const name = `${reg.host}/run/busybox:1`;
+        const p = await run(root, ["pull", name]);
+        assertEquals(p.code, 0, p.stderr);
+        const r = await run(root, ["run", "--rm", name, "cat", "/etc/greeting"]);
+        assertEquals(r.code, 0, r.stderr);
+        assertEquals(r.stdout, "hello through the registry\n");
+      });
+    } finally {
       await reg.stop();
     }
   },

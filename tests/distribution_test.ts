@@ -6,7 +6,8 @@
  * @module
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
-import { ctr, type RunResult, withRoot } from "./helpers.ts";
+import { ctr, fixture, IS_ROOT, type RunResult, withRoot } from "./helpers.ts";
+
 import { buildImage, buildIndex, randomBytes, storeImage } from "./image_builder.ts";
 import { type Hook, StubRegistry } from "./stub_registry.ts";
 import { digestOf } from "../image/digest.ts";
@@ -563,3 +564,22 @@ Deno.test("pull: registry mirrors from config are tried first and fall through",
         assertEquals(mirror.requests("HEAD", /team\/other\/manifests/).length, 1);
         assertEquals(upstream.requests("HEAD", /team\/other\/manifests/).length, 1);
       }))));
+
+Deno.test({
+  name: "pull: image from a registry without digest headers runs (case 18, root)",
+  ignore: !IS_ROOT,
+  fn: () =>
+    withStub({ omitDigestOn: ["HEAD", "GET"] }, (stub) =>
+      withRoot(async (root) => {
+        const busybox = await Deno.readFile(await fixture("busybox"));
+        stub.seed(
+          "static/app",
+          "1",
+          buildImage([busybox], { architecture: Deno.build.arch === "x86_64" ? "amd64" : "arm64" }),
+        );
+        const name = `${stub.host}/static/app:1`;
+        assertEquals((await run(root, ["pull", name])).code, 0);
+        const r = await run(root, ["run", "--rm", name, "true"]);
+        assertEquals(r.code, 0, r.stderr);
+      })),
+});

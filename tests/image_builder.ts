@@ -89,7 +89,7 @@ function blob(bytes: Uint8Array<ArrayBuffer>, mediaType: string): Blob {
 }
 
 /**
- * Builds an image from layers (each a file map, or raw gzip-tar bytes).
+ * Builds an image from layers (each a file map, or the bytes of an uncompressed tar), gzipped.
  *
  * @example
  * ```ts
@@ -109,9 +109,10 @@ export function buildImage(
   const docker = options.mediaType === "docker";
   const diffIds: string[] = [];
   const layerBlobs = layers.map((l) => {
-    const tar = l instanceof Uint8Array ? undefined : makeTar(l);
-    const gz = tar ? new Uint8Array(gzipSync(tar, { level: 1 })) : l as Uint8Array<ArrayBuffer>;
-    diffIds.push(tar ? digestOf(tar) : digestOf(gz));
+    const tar = l instanceof Uint8Array ? l : makeTar(l);
+    const gz = new Uint8Array(gzipSync(tar, { level: 1 }));
+    diffIds.push(digestOf(tar));
+
     return blob(gz, docker ? MediaType.DOCKER_LAYER_GZIP : MediaType.OCI_LAYER_GZIP);
   });
   const config = blob(
