@@ -194,6 +194,22 @@ interface PendingFile {
   fd: number;
   name: string;
   header: TarHeader;
+  /** The file was created with another owner than the header's: chown it. */
+  chown: boolean;
+  /** The file's mode is not what open(2) gave it: chmod it. */
+  chmod: boolean;
+}
+
+/** Our fsuid/fsgid and umask, to skip the chown/chmod calls that would change nothing. */
+function processCreds(): { uid: number; gid: number; umask: number } {
+  let uid = -1, gid = -1;
+  try {
+    uid = Deno.uid() ?? -1;
+    gid = Deno.gid() ?? -1;
+  } catch { /* no sys permission: always chown */ }
+  const umask = libc.umask(0o022);
+  libc.umask(umask);
+  return { uid, gid, umask };
 }
 
 /**
@@ -217,6 +233,9 @@ export class LayerExtractor implements TarHandler {
   #model = new Map<string, Kind>([["", DIR]]);
   /** Paths this layer whited out (a directory created there must be opaque). */
   #whitedOut = new Set<string>();
+  #creds = processCreds();
+  /** Directories with the setgid bit: new entries inside inherit their group. */
+  #setgidDirs = new Set<string>();
   /** Directory mtimes, applied last (creating entries inside a directory changes its mtime). */
   #dirTimes = new Map<string, Timespec>();
   #file: PendingFile | undefined;
@@ -233,6 +252,8 @@ export class LayerExtractor implements TarHandler {
     this.#options = options;
     this.#lower = new LowerView(options.lowerDirs ?? []);
     this.#rootFd = libc.openat(AT.FDCWD, this.dest, O.RDONLY | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC, 0);
+    // A destination inside a setgid directory is setgid itself: its entries inherit its group.
+    if ((libc.statx(AT.FDCWD, this.dest)?.mode ?? 0) & 0o2000) this.#setgidDirs.add("");
     this.#parser = new TarParser(this);
   }
 
@@ -302,8 +323,8 @@ export class LayerExtractor implements TarHandler {
     const h = f.header;
     try {
       // chown clears setuid/setgid bits and security.capability: it goes first.
-      libc.fchown(f.fd, h.uid, h.gid, f.name);
-      libc.fchmod(f.fd, h.mode, f.name);
+      if (f.chown) libc.fchown(f.fd, h.uid, h.gid, f.name);
+      if (f.chmod || f.chown) libc.fchmod(f.fd, h.mode, f.name);
       if (h.xattrs) this.#xattrs(h, f.name, f.fd);
       const t = { sec: h.mtime, nsec: h.mtimeNsec ?? 0 };
       libc.utimensatAt(f.fd, null, t, t);
@@ -349,14 +370,17 @@ export class LayerExtractor implements TarHandler {
         if (this.#whitedOut.has(path)) this.#setOpaque(path);
         return;
       case "file": {
+        // open(2) applies the umask and cannot set setuid/setgid/sticky reliably: only a
+        // plain mode the umask leaves alone is final at creation.
+        const plain = (h.mode & 0o7000) === 0 && (h.mode & this.#creds.umask) === 0;
         const fd = libc.openat(
           this.#rootFd,
           path,
           O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC,
-          0o600,
+          plain ? h.mode : 0o600,
         );
         this.#model.set(path, FILE);
-        this.#file = { fd, name: path, header: h };
+        this.#file = { fd, name: path, header: h, chown: this.#needsChown(h, parent), chmod: !plain };
         this.contentSize += h.size;
         return;
       }
@@ -365,7 +389,7 @@ export class LayerExtractor implements TarHandler {
         if (target.includes("\0")) throw refuse(h.name, "the symlink target contains a NUL byte");
         libc.symlinkat(target, this.#rootFd, path);
         this.#model.set(path, SYMLINK);
-        libc.fchownat(this.#rootFd, path, h.uid, h.gid, AT.SYMLINK_NOFOLLOW);
+        if (this.#needsChown(h, parent)) libc.fchownat(this.#rootFd, path, h.uid, h.gid, AT.SYMLINK_NOFOLLOW);
         if (h.xattrs) this.#xattrs(h, path);
         this.#times(h, path);
         return;
@@ -434,6 +458,11 @@ export class LayerExtractor implements TarHandler {
     this.#times(h, path);
   }
 
+  /** Whether a new entry in `parent` would not already have the header's owner. */
+  #needsChown(h: TarHeader, parent: string): boolean {
+    return h.uid !== this.#creds.uid || h.gid !== this.#creds.gid || this.#setgidDirs.has(parent);
+  }
+
   #times(h: TarHeader, path: string): void {
     const t = { sec: h.mtime, nsec: h.mtimeNsec ?? 0 };
     libc.utimensatAt(this.#rootFd, path, t, t, AT.SYMLINK_NOFOLLOW);
@@ -443,6 +472,8 @@ export class LayerExtractor implements TarHandler {
     const at = path === "" ? "." : path;
     libc.fchownat(this.#rootFd, at, h.uid, h.gid, AT.SYMLINK_NOFOLLOW);
     libc.fchmodat(this.#rootFd, at, h.mode);
+    if (h.mode & 0o2000) this.#setgidDirs.add(path);
+    else this.#setgidDirs.delete(path);
     if (h.xattrs) this.#xattrs(h, path);
     this.#dirTimes.set(path, { sec: h.mtime, nsec: h.mtimeNsec ?? 0 });
   }
@@ -539,6 +570,7 @@ export class LayerExtractor implements TarHandler {
         const st = lower.stat;
         libc.fchownat(this.#rootFd, prefix, st.uid, st.gid, AT.SYMLINK_NOFOLLOW);
         libc.fchmodat(this.#rootFd, prefix, st.mode & 0o7777);
+        if (st.mode & 0o2000) this.#setgidDirs.add(prefix);
         this.#dirTimes.set(prefix, st.mtime);
       } else {
         libc.fchmodat(this.#rootFd, prefix, 0o755);

@@ -465,3 +465,30 @@ Deno.test("unpack: a directory replaced by a file in the same layer (root)", roo
     assertEquals(await Deno.readTextFile(`${snap}/d`), "now a file");
   });
 });
+
+Deno.test(
+  "owners and modes are exact even where the kernel would choose otherwise (root)",
+  root,
+  async () => {
+    await sandbox(async ({ snap }) => {
+      await unpackTar(
+        layer(
+          dir("g/", { mode: 0o2775, gid: 50 }),
+          file("g/root-owned", "x", { uid: 0, gid: 0 }),
+          symlink("g/link", "root-owned"),
+          file("wide", "w", { mode: 0o666 }),
+          file("plain", "p", { mode: 0o644 }),
+          file("exec", "e", { mode: 0o755, uid: 7, gid: 8 }),
+        ),
+        snap,
+      );
+      const t = describeTree(snap, { mtimes: false });
+      assertEquals(t.get("g"), "dir 2775 0:50");
+      assertEquals(t.get("g/root-owned"), "file 644 0:0 size=1", "not the setgid directory's group");
+      assertEquals(t.get("g/link"), "symlink 777 0:0 -> root-owned");
+      assertEquals(t.get("wide"), "file 666 0:0 size=1", "not cut by the umask");
+      assertEquals(t.get("plain"), "file 644 0:0 size=1");
+      assertEquals(t.get("exec"), "file 755 7:8 size=1");
+    });
+  },
+);
