@@ -6,7 +6,7 @@
  * @module
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
-import { ctr, fixture, IS_ROOT, withRoot } from "./helpers.ts";
+import { ctr, fixture, IS_ROOT, REPO, withRoot } from "./helpers.ts";
 import { describeTree, diffTrees } from "./tree.ts";
 import { case06Layer1, dir, file, layer } from "./layers.ts";
 
@@ -286,5 +286,98 @@ Deno.test("rmi untags, deletes and garbage-collects blobs and snapshots; prune (
     assertEquals((await ok(state, ["image", "ls", "-q"])).trim().split("\n").length, 1);
     assertStringIncludes(await ok(state, ["image", "prune", "-a", "-f"]), "untagged: named:1");
     assertEquals(await blobCount(state), 0);
+  });
+});
+
+Deno.test("save to stdout piped into load from stdin; import from an http URL (root)", root, async () => {
+  const busybox = await fixture("busybox");
+  await withRoot(async (a) => {
+    await withRoot(async (b) => {
+      const server = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen() {} },
+        async () => new Response((await Deno.open(busybox)).readable),
+      );
+      try {
+        const url = `http://127.0.0.1:${server.addr.port}/busybox.tar`;
+        const id = (await ok(a, ["import", url, "bb:url"])).trim();
+        const doc = JSON.parse(await ok(a, ["inspect", "bb:url"]))[0];
+        assertEquals(doc.Comment, `Imported from ${url}`);
+        await sh(`${REPO}/ctr --root ${a} save bb:url | ${REPO}/ctr --root ${b} load`);
+        assertEquals((await ok(b, ["images", "--no-trunc", "-q"])).trim(), id);
+        // save refuses to write an archive to a terminal only; a missing image fails cleanly.
+        const bad = await ctr(a, ["save", "-o", `${a}/x.tar`, "nope:1"]);
+        assertEquals(bad.code, 1);
+        assertStringIncludes(bad.stderr, "No such image: nope:1");
+        assertEquals(await Deno.stat(`${a}/x.tar`).then(() => true, () => false), false, "no partial file");
+      } finally {
+        await server.shutdown();
+      }
+    });
+  });
+});
+
+Deno.test("load picks the host's platform from a multi-platform index (root)", root, async () => {
+  await withRoot(async (state) => {
+    const { ImageStore } = await import("../image/image_store.ts");
+    const { storeImage } = await import("./layers.ts");
+    const { hostPlatform } = await import("../image/oci.ts");
+    const { encodeTar } = await import("../image/tar/writer.ts");
+    const { digestOf } = await import("../image/digest.ts");
+    // Two single-platform images in a scratch store: the host's and a foreign one.
+    const scratch = `${state}/scratch`;
+    const images = ImageStore.open(scratch);
+    const host = hostPlatform().architecture;
+    const other = host === "amd64" ? "arm64" : "amd64";
+    const mine = await storeImage(images, [layer(file("arch", host))], "m:1", {
+      config: { architecture: host },
+    });
+    const theirs = await storeImage(images, [layer(file("arch", other))], "t:1", {
+      config: { architecture: other },
+    });
+    const enc = new TextEncoder();
+    const entries: { header: Parameters<typeof encodeTar>[0][0]["header"]; data?: Uint8Array }[] = [];
+    const add = (name: string, data: Uint8Array) =>
+      entries.push({
+        header: { name, type: "file", mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: 0 },
+        data,
+      });
+    for await (const digest of images.content.list()) {
+      add(`blobs/sha256/${digest.slice(7)}`, await images.content.readBytes(digest));
+    }
+    const desc = async (digest: string, architecture: string) => ({
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest,
+      size: (await images.content.readBytes(digest)).length,
+      platform: { os: "linux", architecture },
+    });
+    const nested = enc.encode(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [await desc(theirs, other), await desc(mine, host)],
+    }));
+    add(`blobs/sha256/${digestOf(nested).slice(7)}`, nested);
+    add(
+      "index.json",
+      enc.encode(JSON.stringify({
+        schemaVersion: 2,
+        manifests: [{
+          mediaType: "application/vnd.oci.image.index.v1+json",
+          digest: digestOf(nested),
+          size: nested.length,
+          annotations: { "io.containerd.image.name": "docker.io/library/multi:1" },
+        }],
+      })),
+    );
+    add("oci-layout", enc.encode('{"imageLayoutVersion":"1.0.0"}'));
+    images.close();
+    const target = `${state}/target`;
+    assertEquals((await ok(target, ["load"], { stdin: encodeTar(entries) })).trim(), "Loaded image: multi:1");
+    const [snap] = await lowerDirs(target, "multi:1");
+    assertEquals(await Deno.readTextFile(`${snap}/arch`), host);
+    assertEquals(
+      (await ok(target, ["images", "--digests", "--format", "{{.Digest}}"])).trim(),
+      digestOf(nested),
+      "the repo digest is the index's",
+    );
   });
 });
