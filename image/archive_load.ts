@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { withLease } from "./gc.ts";
+import { collectGarbage, withLease } from "./gc.ts";
 import type { ImageStore } from "./image_store.ts";
 import type { SnapshotStore } from "./snapshots.ts";
 import { decompressStream, detectCompression } from "./compression.ts";
@@ -94,6 +94,22 @@ export async function loadArchive(
   snapshots: SnapshotStore,
   source: ReadableStream<Uint8Array>,
   options: LoadOptions = {},
+): Promise<LoadedImageInfo[]> {
+  try {
+    return await loadUnderLease(root, images, snapshots, source, options);
+  } catch (e) {
+    // Leave nothing behind: blobs stored before the failure are garbage now.
+    await collectGarbage(root, images, snapshots).catch(() => {});
+    throw e;
+  }
+}
+
+async function loadUnderLease(
+  root: string,
+  images: ImageStore,
+  snapshots: SnapshotStore,
+  source: ReadableStream<Uint8Array>,
+  options: LoadOptions,
 ): Promise<LoadedImageInfo[]> {
   return await withLease(root, async () => {
     const { stream } = await decompressStream(source);

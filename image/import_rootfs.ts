@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { withLease } from "./gc.ts";
+import { collectGarbage, withLease } from "./gc.ts";
 import type { ImageStore } from "./image_store.ts";
 import type { SnapshotStore } from "./snapshots.ts";
 import { applyChanges } from "./changes.ts";
@@ -71,8 +71,29 @@ export async function importRootfs(
   }
   const platform = options.platform ?? hostPlatform();
   const config = applyChanges({}, options.changes ?? [], platform);
-  const enc = new TextEncoder();
 
+  try {
+    return await importUnderLease(root, images, snapshots, source, { name, platform, config, options });
+  } catch (e) {
+    // Leave nothing behind: the blob stored before the failure is garbage now.
+    await collectGarbage(root, images, snapshots).catch(() => {});
+    throw e;
+  }
+}
+
+async function importUnderLease(
+  root: string,
+  images: ImageStore,
+  snapshots: SnapshotStore,
+  source: ReadableStream<Uint8Array>,
+  { name, platform, config, options }: {
+    name?: string;
+    platform: Platform;
+    config: ImageConfig["config"];
+    options: ImportOptions;
+  },
+): Promise<ImportResult> {
+  const enc = new TextEncoder();
   return await withLease(root, async () => {
     const blob = await images.content.put(source);
     const snap = await snapshots.unpackBlob(blob.digest);

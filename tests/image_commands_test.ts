@@ -381,3 +381,31 @@ Deno.test("load picks the host's platform from a multi-platform index (root)", r
     );
   });
 });
+
+Deno.test("an import or load refused for an unsafe layer leaves nothing behind (root)", root, async () => {
+  await withRoot(async (state) => {
+    const evil = layer(dir("ok/"), file("ok/f", "1"), file("../escape", "x"));
+    const r = await ctr(state, ["import", "-", "evil:1"], { stdin: evil });
+    assertEquals(r.code, 1);
+    assertStringIncludes(r.stderr, 'Refusing layer entry "../escape"');
+    assertEquals(await blobCount(state), 0);
+    assertEquals(await snapshotDirs(state), []);
+    assertEquals((await ok(state, ["images", "-q"])).trim(), "");
+    // The same layer inside an archive.
+    await withRoot(async (other) => {
+      const { storeImage } = await import("./layers.ts");
+      const { ImageStore } = await import("../image/image_store.ts");
+      const images = ImageStore.open(other);
+      await storeImage(images, [evil], "evil:1");
+      images.close();
+      const saved = await ctr(other, ["save", "-o", `${other}/evil.tar`, "evil:1"]);
+      assertEquals(saved.code, 0, saved.stderr);
+      const l = await ctr(state, ["load", "-i", `${other}/evil.tar`]);
+      assertEquals(l.code, 1);
+      assertStringIncludes(l.stderr, 'Refusing layer entry "../escape"');
+      assertEquals(await blobCount(state), 0);
+      assertEquals(await snapshotDirs(state), []);
+      assertEquals((await ok(state, ["images", "-q"])).trim(), "");
+    });
+  });
+});
