@@ -119,10 +119,16 @@ export async function freeSubnet(): Promise<{ subnet: string; gateway: string; p
     }
   }
   for (const r of await ipJson(null, ["route"])) used.add(String(r.dst).split(".").slice(0, 3).join("."));
+  // Subnets other ctr roots have claimed (their bridges may not be up yet).
+  try {
+    for (const e of Deno.readDirSync("/run/ctr/subnets")) {
+      if (!e.name.startsWith(".")) used.add(e.name.split(".").slice(0, 3).join("."));
+    }
+  } catch { /* none */ }
   for (;;) {
     const [x, y] = crypto.getRandomValues(new Uint8Array(2));
-    // Stay clear of 10.88/16 (ctr's default) and of 10.0/16 and 10.255/16 (often in use).
-    if (x === 88 || x === 0 || x === 255) continue;
+    // Stay clear of ctr's default pools (10.88-10.91) and of 10.0/16 and 10.255/16 (often in use).
+    if ((x >= 88 && x <= 91) || x === 0 || x === 255) continue;
     const prefix = `10.${x}.${y}`;
     if (used.has(prefix)) continue;
     return { subnet: `${prefix}.0/24`, gateway: `${prefix}.1`, prefix };

@@ -12,7 +12,8 @@
  */
 import { createHash } from "node:crypto";
 import { NetlinkError } from "../../ffi/netlink.ts";
-import type { RouteNetlink } from "../../ffi/rtnetlink.ts";
+import { RouteNetlink } from "../../ffi/rtnetlink.ts";
+import { cidrsOverlap, parseCidr } from "../../ffi/inet.ts";
 import { prefixLengthOf } from "./ipam.ts";
 import { macForAddress } from "./ipam.ts";
 
@@ -68,6 +69,27 @@ export function hostVethName(containerId: string, networkId: string): string {
 }
 
 /**
+ * Subnets in use on the host (addresses and non-default routes), which a picked subnet must
+ * avoid.
+ *
+ * @example
+ * ```ts
+ * hostSubnets(); // ["192.0.2.2/24", "127.0.0.1/8", …]
+ * ```
+ */
+export function hostSubnets(rt?: RouteNetlink): string[] {
+  const own = rt ?? RouteNetlink.open();
+  try {
+    const out: string[] = [];
+    for (const a of own.listAddresses()) if (a.family === "inet") out.push(`${a.address}/${a.prefixLength}`);
+    for (const r of own.listRoutes()) if (r.family === "inet" && r.dst !== "default") out.push(r.dst);
+    return out;
+  } finally {
+    if (!rt) own.close();
+  }
+}
+
+/**
  * Creates (or completes) a network's bridge: the link, its gateway address, up, and the
  * sysctls. Safe to call again; a bridge another process just created is fine.
  *
@@ -83,6 +105,18 @@ export function ensureBridge(
 ): void {
   let link = rt.getLink(spec.bridge);
   if (!link) {
+    // Another interface in the subnet (another root's bridge, a VPN, the LAN) would make
+    // the routes ambiguous: refuse rather than break the host's networking.
+    const mine = parseCidr(spec.subnet);
+    const names = new Map(rt.listLinks().map((l) => [l.index, l.name]));
+    for (const a of rt.listAddresses()) {
+      if (a.family !== "inet" || !cidrsOverlap(parseCidr(`${a.address}/${a.prefixLength}`), mine)) continue;
+      throw new Error(
+        `Cannot bring up bridge ${spec.bridge}: subnet ${spec.subnet} overlaps ${a.address}/${a.prefixLength} on ${
+          names.get(a.index) ?? a.index
+        }`,
+      );
+    }
     try {
       // A fixed MAC: otherwise the bridge takes the lowest MAC of its ports, which changes
       // as containers come and go and confuses neighbours' ARP caches.

@@ -14,7 +14,10 @@
  * ```
  *
  * - `bridge` / `bip`: interface name and gateway address with prefix of the default `bridge`
- *   network (default `ctr0`, `10.88.0.1/16`), read when that network is first created.
+ *   network, read when that network is first created. Defaults: `ctr0` and `10.88.0.1/16`
+ *   for the default root `/var/lib/ctr`; for any other root `ctr<8 hex of its path>` and a
+ *   /24 of `10.90.0.0/15` no other root has claimed (subnet_claims.ts), so roots side by
+ *   side never share a bridge or a subnet.
  * - `default-address-pools`: where subnets of new networks without `--subnet` come from.
  * - `iptables: false`: no NAT or isolation rules (ctr writes nftables rules; the key keeps
  *   Docker's name); published ports are then carried by the userland proxy alone.
@@ -24,13 +27,14 @@
  * @module
  */
 import { formatCidr, networkOf, parseCidr } from "../../ffi/inet.ts";
-import { DEFAULT_POOL, DEFAULT_SUBNET } from "./ipam.ts";
+import { DEFAULT_POOL } from "./ipam.ts";
 
 /** The network part of ctr's settings. */
 export interface NetworkConfig {
-  bridge: string;
-  /** Subnet of the default bridge. */
-  subnet: string;
+  /** Interface of the default bridge (unset: `ctr0` for /var/lib/ctr, `ctr<hash>` for other roots). */
+  bridge?: string;
+  /** Subnet of the default bridge (unset: 10.88.0.0/16 for /var/lib/ctr, a free /24 of 10.90.0.0/15 for others). */
+  subnet?: string;
   /** Gateway of the default bridge. */
   gateway?: string;
   pools: { base: string; size: number }[];
@@ -39,10 +43,8 @@ export interface NetworkConfig {
   dns: string[];
 }
 
-/** The defaults, as Podman's. */
+/** The defaults (the default bridge's name and subnet depend on the root, see service.ts). */
 export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
-  bridge: "ctr0",
-  subnet: DEFAULT_SUBNET,
   pools: [{ ...DEFAULT_POOL }],
   nftables: true,
   ipForward: true,

@@ -35,7 +35,7 @@ Deno.test("network config: Docker's daemon.json keys are read and checked", () =
 Deno.test("network config: read from <root>/config.json; a broken file names itself", () => {
   const root = Deno.makeTempDirSync();
   try {
-    assertEquals(loadNetworkConfig(root).bridge, "ctr0");
+    assertEquals(loadNetworkConfig(root).bridge, undefined);
     Deno.writeTextFileSync(`${root}/config.json`, '{"bridge": "ctrt1"}');
     assertEquals(loadNetworkConfig(root).bridge, "ctrt1");
     Deno.writeTextFileSync(`${root}/config.json`, "{");

@@ -6,7 +6,6 @@
  */
 import { ConflictError, NotFoundError } from "../../errors.ts";
 import { RouteNetlink } from "../../ffi/rtnetlink.ts";
-import { transaction } from "../../image/db.ts";
 import { removeBridge } from "./bridge.ts";
 import { prefixLengthOf } from "./ipam.ts";
 import type { NetworkService } from "./service.ts";
@@ -25,23 +24,6 @@ export interface CreateNetworkOptions {
   labels?: Record<string, string>;
   /** `-o key=value` driver options (`com.docker.network.bridge.name` is honoured). */
   options?: Record<string, string>;
-}
-
-/**
- * Subnets in use on the host (addresses and non-default routes), which a picked subnet must
- * avoid.
- *
- * @example
- * ```ts
- * hostSubnets(); // ["192.0.2.0/24", "127.0.0.0/8", …]
- * ```
- */
-export function hostSubnets(): string[] {
-  using rt = RouteNetlink.open();
-  const out: string[] = [];
-  for (const a of rt.listAddresses()) if (a.family === "inet") out.push(`${a.address}/${a.prefixLength}`);
-  for (const r of rt.listRoutes()) if (r.family === "inet" && r.dst !== "default") out.push(r.dst);
-  return out;
 }
 
 /**
@@ -67,7 +49,7 @@ export function createNetwork(svc: NetworkService, o: CreateNetworkOptions): Net
       throw new ConflictError(`Cannot use "${bridge}" as a bridge: it is a ${link.kind ?? "physical"} link`);
     }
   }
-  return svc.store.createNetwork({
+  return svc.createNetwork({
     name: o.name,
     driver: "bridge",
     subnet: o.subnet,
@@ -76,8 +58,6 @@ export function createNetwork(svc: NetworkService, o: CreateNetworkOptions): Net
     labels: o.labels,
     options: o.options,
     bridge,
-    hostSubnets: o.subnet ? [] : hostSubnets(),
-    pools: svc.config.pools,
   });
 }
 
@@ -221,15 +201,14 @@ export function inspectNetwork(svc: NetworkService, n: NetworkRecord): Record<st
 export function removeNetwork(svc: NetworkService, ref: string): NetworkRecord {
   const n = svc.store.requireNetwork(ref);
   if (n.builtin) throw new ConflictError(`${n.name} is a pre-defined network and cannot be removed`);
-  transaction(svc.store.db, () => {
-    svc.store.removeNetwork(n.id);
-    if (n.bridge) {
-      using rt = RouteNetlink.open();
-      removeBridge(rt, n.bridge);
-    }
-    svc.firewall?.removeNetwork(n.id);
-    svc.firewall?.removeTableIfUnused();
-  });
+  svc.releaseNetwork(n);
+  // A bridge or rules a crash left behind go too (no container is on the network now).
+  if (n.bridge) {
+    using rt = RouteNetlink.open();
+    removeBridge(rt, n.bridge);
+  }
+  svc.firewall?.removeNetwork(n.id);
+  svc.firewall?.removeTableIfUnused();
   return n;
 }
 

@@ -29,15 +29,31 @@ import { libc } from "../../ffi/libc.ts";
 import { createNetns, netnsPath } from "../../ffi/netns.ts";
 import { RouteNetlink } from "../../ffi/rtnetlink.ts";
 import { NotFoundError } from "../../errors.ts";
-import { connectEndpoint, disconnectEndpoint, ensureBridge, hostVethName, removeBridge } from "./bridge.ts";
+import {
+  connectEndpoint,
+  disconnectEndpoint,
+  ensureBridge,
+  hostSubnets,
+  hostVethName,
+  removeBridge,
+} from "./bridge.ts";
 import { DnsServer } from "./dns_server.ts";
 import { buildHosts, buildResolvConf, parseResolvConf } from "./etc_files.ts";
 import { containerOwner, Firewall, firewallTableName, networkOwner } from "./firewall.ts";
-import { prefixLengthOf } from "./ipam.ts";
+import { DEFAULT_SUBNET, pickSubnet, prefixLengthOf } from "./ipam.ts";
+import { SubnetClaims } from "./subnet_claims.ts";
+import { createHash } from "node:crypto";
 import { DEFAULT_NETWORK_CONFIG, loadNetworkConfig, type NetworkConfig } from "./config.ts";
 import { PortPublisher } from "./port_proxy.ts";
 import type { BoundPort, PortMapping } from "./ports.ts";
-import { type EndpointRecord, type NetworkRecord, NetworkStore } from "./store.ts";
+import { type EndpointRecord, type NetworkRecord, type NetworkSpec, NetworkStore } from "./store.ts";
+
+/** Where the default bridge of a root other than /var/lib/ctr takes its /24 from. */
+export const SIDE_ROOT_POOL = { base: "10.90.0.0/15", size: 24 } as const;
+
+function rootHash(root: string): string {
+  return createHash("sha256").update(root.replace(/\/+$/, "")).digest("hex").slice(0, 8);
+}
 
 /** Options of a {@linkcode NetworkService}. */
 export interface NetworkServiceOptions {
@@ -49,6 +65,8 @@ export interface NetworkServiceOptions {
   hostResolvConf?: string;
   /** Settings (default: read from the state root's config file, see config.ts). */
   config?: Partial<NetworkConfig>;
+  /** Host-wide subnet claims (default /run/ctr/subnets). */
+  claimsDir?: string;
   /** Port of the embedded DNS (53; tests may use another). */
   dnsPort?: number;
 }
@@ -164,6 +182,8 @@ export class NetworkService {
   readonly #options: NetworkServiceOptions;
   /** The settings in effect. */
   readonly config: NetworkConfig;
+  /** Subnets claimed by every root on this host. */
+  readonly claims: SubnetClaims;
   readonly #publishers = new Map<string, PortPublisher>();
   readonly #dns = new Map<string, DnsServer>();
   readonly #dnsStarting = new Map<string, Promise<void>>();
@@ -176,6 +196,7 @@ export class NetworkService {
       ...(options.config ? DEFAULT_NETWORK_CONFIG : loadNetworkConfig(options.root)),
       ...options.config,
     };
+    this.claims = new SubnetClaims(options.claimsDir);
     this.store = new NetworkStore(options.db);
   }
 
@@ -189,25 +210,63 @@ export class NetworkService {
 
   /** Creates the predefined `bridge`, `host` and `none` networks when missing. */
   ensureBuiltins(): void {
-    transaction(this.store.db, () => {
-      if (!this.store.getNetwork("bridge")) {
-        this.store.createNetwork({
-          name: "bridge",
-          driver: "bridge",
-          bridge: this.config.bridge,
-          subnet: this.config.subnet,
-          gateway: this.config.gateway,
-          builtin: true,
-          options: { "com.docker.network.bridge.default_bridge": "true" },
+    if (["bridge", "host", "none"].every((n) => this.store.getNetwork(n))) return;
+    this.claims.withLock(() =>
+      transaction(this.store.db, () => {
+        if (!this.store.getNetwork("bridge")) {
+          // The default root gets the well-known names (as Podman's); any other root its own
+          // bridge and a subnet no other root holds, so roots can run side by side.
+          const isDefaultRoot = this.root.replace(/\/+$/, "") === "/var/lib/ctr";
+          const subnet = this.config.subnet ?? (isDefaultRoot
+            ? DEFAULT_SUBNET
+            : pickSubnet([...this.claims.othersOf(this.root), ...hostSubnets()], SIDE_ROOT_POOL));
+          const n = this.store.createNetwork({
+            name: "bridge",
+            driver: "bridge",
+            bridge: this.config.bridge ?? (isDefaultRoot ? "ctr0" : `ctr${rootHash(this.root)}`),
+            subnet,
+            gateway: this.config.gateway,
+            builtin: true,
+            options: { "com.docker.network.bridge.default_bridge": "true" },
+          });
+          this.claims.claim(n.subnet!, this.root, n.id);
+        }
+        if (!this.store.getNetwork("host")) {
+          this.store.createNetwork({ name: "host", driver: "host", builtin: true });
+        }
+        if (!this.store.getNetwork("none")) {
+          this.store.createNetwork({ name: "none", driver: "null", builtin: true });
+        }
+      })
+    );
+  }
+
+  /**
+   * Creates a user-defined network, its subnet checked against (or picked around) the
+   * subnets of the host and of every other root, and claims it.
+   */
+  createNetwork(spec: NetworkSpec): NetworkRecord {
+    return this.claims.withLock(() =>
+      transaction(this.store.db, () => {
+        const n = this.store.createNetwork({
+          ...spec,
+          hostSubnets: spec.subnet ? [] : [...this.claims.othersOf(this.root), ...hostSubnets()],
+          pools: spec.pools ?? this.config.pools,
         });
-      }
-      if (!this.store.getNetwork("host")) {
-        this.store.createNetwork({ name: "host", driver: "host", builtin: true });
-      }
-      if (!this.store.getNetwork("none")) {
-        this.store.createNetwork({ name: "none", driver: "null", builtin: true });
-      }
-    });
+        if (n.subnet) this.claims.claim(n.subnet, this.root, n.id);
+        return n;
+      })
+    );
+  }
+
+  /** Removes a network's record and claim (its bridge went with its last container). */
+  releaseNetwork(n: NetworkRecord): void {
+    this.claims.withLock(() =>
+      transaction(this.store.db, () => {
+        this.store.removeNetwork(n.id);
+        if (n.subnet) this.claims.release(n.subnet, this.root);
+      })
+    );
   }
 
   /** Whether a network is the default bridge (no embedded DNS, no aliases, no --ip). */
@@ -351,34 +410,39 @@ export class NetworkService {
     defaultRoute: boolean,
     dns: string[],
   ): EndpointRecord {
-    return transaction(this.store.db, () => {
-      const net = this.store.requireNetwork(networkId);
-      const a = this.store.attachment(containerId, net.id);
-      if (!a) throw new NotFoundError(`container ${containerId} is not connected to network ${net.name}`);
-      const firstOnNetwork = this.store.endpointsOn(net.id).length === 0;
-      const ifname = `eth${this.store.endpointsOf(containerId).length}`;
-      const ep = this.store.allocateEndpoint(net.id, containerId, a.containerName, {
-        ip: a.requestedIp,
-        aliases: a.aliases,
-        ifname,
-        dns,
-      });
-      const hostVeth = hostVethName(containerId, net.id);
-      this.store.setHostVeth(net.id, containerId, hostVeth);
-      using rt = this.#rt();
-      const spec = {
-        bridge: net.bridge!,
-        subnet: net.subnet!,
-        gateway: net.gateway!,
-        internal: net.internal,
-      };
-      ensureBridge(rt, spec, { localnet: this.firewall !== null, ipForward: this.config.ipForward });
-      if (firstOnNetwork || !this.firewall?.owners().has(networkOwner(net.id))) {
-        this.firewall?.addNetwork({ ...spec, id: net.id });
-      }
-      connectEndpoint(rt, inside, nsFd, { hostVeth, ifname, ip: ep.ip, mac: ep.mac, defaultRoute }, spec);
-      return { ...ep, hostVeth };
-    });
+    // Lock order everywhere: the host-wide claims lock, then the database's write lock.
+    return this.claims.withLock(() =>
+      transaction(this.store.db, () => {
+        const net = this.store.requireNetwork(networkId);
+        const a = this.store.attachment(containerId, net.id);
+        if (!a) throw new NotFoundError(`container ${containerId} is not connected to network ${net.name}`);
+        const firstOnNetwork = this.store.endpointsOn(net.id).length === 0;
+        // After a reboot /run is empty: claim again when the bridge comes up.
+        if (firstOnNetwork) this.claims.claim(net.subnet!, this.root, net.id);
+        const ifname = `eth${this.store.endpointsOf(containerId).length}`;
+        const ep = this.store.allocateEndpoint(net.id, containerId, a.containerName, {
+          ip: a.requestedIp,
+          aliases: a.aliases,
+          ifname,
+          dns,
+        });
+        const hostVeth = hostVethName(containerId, net.id);
+        this.store.setHostVeth(net.id, containerId, hostVeth);
+        using rt = this.#rt();
+        const spec = {
+          bridge: net.bridge!,
+          subnet: net.subnet!,
+          gateway: net.gateway!,
+          internal: net.internal,
+        };
+        ensureBridge(rt, spec, { localnet: this.firewall !== null, ipForward: this.config.ipForward });
+        if (firstOnNetwork || !this.firewall?.owners().has(networkOwner(net.id))) {
+          this.firewall?.addNetwork({ ...spec, id: net.id });
+        }
+        connectEndpoint(rt, inside, nsFd, { hostVeth, ifname, ip: ep.ip, mac: ep.mac, defaultRoute }, spec);
+        return { ...ep, hostVeth };
+      })
+    );
   }
 
   /** Takes one endpoint down; the network's bridge and rules go with its last endpoint. */
@@ -451,11 +515,13 @@ export class NetworkService {
   }
 
   /** Disconnects a container from a network (unplugging it when running). */
-  disconnect(containerId: string, networkRef: string): void {
-    const net = this.store.requireNetwork(networkRef);
+  disconnect(containerId: string, networkRef: string, force = false): void {
+    const net = force ? this.store.getNetwork(networkRef) : this.store.requireNetwork(networkRef);
+    if (!net) return;
     const a = this.store.attachment(containerId, net.id);
     const ep = this.store.endpoint(net.id, containerId);
     if (!a && !ep) {
+      if (force) return;
       throw new NotFoundError(`container ${containerId} is not connected to network ${net.name}`);
     }
     if (ep) this.#unplug(ep);

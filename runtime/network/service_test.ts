@@ -141,8 +141,8 @@ Deno.test({
     await withService(async (env) => {
       const { svc } = env;
       const s1 = await freeSubnet(), s2 = await freeSubnet();
-      const front = svc.store.createNetwork({ name: "front", subnet: s1.subnet, bridge: uniqueName("ctrt") });
-      const back = svc.store.createNetwork({ name: "back", subnet: s2.subnet, bridge: uniqueName("ctrt") });
+      const front = svc.createNetwork({ name: "front", subnet: s1.subnet, bridge: uniqueName("ctrt") });
+      const back = svc.createNetwork({ name: "back", subnet: s2.subnet, bridge: uniqueName("ctrt") });
       const table = firewallTableName(env.root);
       const names = { bridges: [front.bridge!, back.bridge!], subnets: [s1.subnet, s2.subnet], table };
       const before = await hostState(names);
@@ -301,7 +301,7 @@ Deno.test({
       );
 
       const s = await freeSubnet();
-      const internal = svc.store.createNetwork({
+      const internal = svc.createNetwork({
         name: "vault",
         subnet: s.subnet,
         internal: true,
@@ -374,7 +374,7 @@ Deno.test({
       const { svc } = env;
       const s = await freeSubnet();
       const bridge = uniqueName("ctrt");
-      svc.store.createNetwork({ name: "many", subnet: s.subnet, bridge });
+      svc.createNetwork({ name: "many", subnet: s.subnet, bridge });
       const ids = Array.from({ length: 50 }, (_, i) => i.toString(16).padStart(64, "0"));
       for (const id of ids) {
         svc.register({ containerId: id, containerName: `c${id.slice(-2)}`, networkMode: "many" });
@@ -410,7 +410,7 @@ Deno.test({
     await withService(async (env) => {
       const { svc } = env;
       const s = await freeSubnet();
-      svc.store.createNetwork({ name: "dnsnet", subnet: s.subnet, bridge: uniqueName("ctrt") });
+      svc.createNetwork({ name: "dnsnet", subnet: s.subnet, bridge: uniqueName("ctrt") });
       svc.register({
         containerId: "1".repeat(64),
         containerName: "db",
@@ -445,7 +445,7 @@ Deno.test({
       const { svc } = env;
       const s = await freeSubnet();
       const bridge = uniqueName("ctrt");
-      svc.store.createNetwork({ name: "rec", subnet: s.subnet, bridge });
+      svc.createNetwork({ name: "rec", subnet: s.subnet, bridge });
       for (const id of ["7", "8"]) {
         svc.register({ containerId: id.repeat(64), containerName: `c${id}`, networkMode: "rec" });
       }
