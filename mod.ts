@@ -17,7 +17,7 @@ if (import.meta.main) {
   } else if (first === "__monitor") {
     await import("./runtime/monitor_main.ts").then((m) => m.monitorMain(arg));
   } else if (first === "__supervisor") {
-    await import("./runtime/supervisor.ts").then((m) => m.Supervisor.run(arg));
+    await import("./runtime/supervisor_main.ts").then((m) => m.supervisorMain(arg));
   } else {
     Deno.exit(await main(Deno.args));
   }

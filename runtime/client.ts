@@ -17,7 +17,17 @@ function monitorCommand(root: string): { command: string; args: string[] } {
   const main = new URL("./monitor_main.ts", import.meta.url).pathname;
   return {
     command: Deno.execPath(),
-    args: ["run", "--quiet", "--no-prompt", "--allow-all", "--no-config", "--no-lock", main, root],
+    args: [
+      "run",
+      "--quiet",
+      "--no-prompt",
+      "--allow-all",
+      "--unstable-worker-options",
+      "--no-config",
+      "--no-lock",
+      main,
+      root,
+    ],
   };
 }
 

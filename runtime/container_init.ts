@@ -23,7 +23,8 @@
  * @module
  */
 import { CLONE, MNT, MS, S } from "../ffi/constants.ts";
-import { capabilityMask, type InitSpec, type MountSpec, parseMountOptions } from "./init_spec.ts";
+import { type InitSpec, type MountSpec, parseMountOptions } from "./init_spec.ts";
+import { DEFAULT_DEV_SYMLINKS, DEFAULT_DEVICES } from "./security/devices.ts";
 import { type InitSyscalls, JOIN_ORDER } from "./init_syscalls.ts";
 import { secureJoin } from "./secure_join.ts";
 import { CommandLookupError, DEFAULT_PATH, findExecutable, resolveUser } from "./user_lookup.ts";
@@ -46,24 +47,6 @@ export interface PreparedExec {
   argv: string[];
   env: string[];
 }
-
-/** Standard device nodes: name, major, minor (all mode 0666, as Docker). */
-const DEVICES: [string, number, number][] = [
-  ["null", 1, 3],
-  ["zero", 1, 5],
-  ["full", 1, 7],
-  ["random", 1, 8],
-  ["urandom", 1, 9],
-  ["tty", 5, 0],
-];
-
-const DEV_LINKS: [string, string][] = [
-  ["fd", "/proc/self/fd"],
-  ["stdin", "/proc/self/fd/0"],
-  ["stdout", "/proc/self/fd/1"],
-  ["stderr", "/proc/self/fd/2"],
-  ["ptmx", "pts/ptmx"],
-];
 
 /** Longest mount(2) data the kernel takes (one page, minus room for the other options). */
 const MAX_MOUNT_DATA = 4000;
@@ -153,16 +136,12 @@ export function setupContainer(spec: InitSpec, sys: InitSyscalls): PreparedExec 
       sys.dup2(devNull, 0);
       sys.close(devNull);
     }
-    const caps = capabilityMask(proc.capabilities);
-    sys.limitBoundingSet(caps);
-    sys.setCredentials(user.uid, user.gid, user.additionalGids);
-    // A non-root uid loses its capabilities in the switch (as with Docker); root keeps the set.
-    if (user.uid === 0) sys.setCapabilities(caps);
-    if (proc.noNewPrivileges) sys.setNoNewPrivileges();
     if (pidsFd >= 0) {
       sys.write(pidsFd, spec.pidsMax!.value);
       sys.close(pidsFd);
     }
+    // Last: the seccomp filter must not have to allow the setup calls above.
+    sys.confine(spec.confinement, { uid: user.uid, gid: user.gid, groups: user.additionalGids });
     sys.umask(0o022);
     // Dispositions are process-wide: a staying --init must keep Deno's own handlers (its
     // child's signals are reset by the spawn itself).
@@ -290,32 +269,33 @@ function mountOne(rootfs: string, m: MountSpec, spec: InitSpec, sys: InitSyscall
 
 function mountCgroups(target: string, flags: number, spec: InitSpec, sys: InitSyscalls): void {
   ensureTarget(target, false, sys);
-  const controllers = spec.cgroupV1Controllers;
-  if (!controllers) {
+  const views = spec.cgroupViews;
+  if (!views) {
     sys.mount("cgroup", target, "cgroup2", flags);
     return;
   }
-  // cgroup v1: a tmpfs holding one mount per controller; with the cgroup namespace each
-  // shows the container's own cgroup as its root.
+  // cgroup v1: a tmpfs holding one mount per hierarchy; with the cgroup namespace each shows
+  // the container's own cgroup as its root.
   sys.mount("cgroup", target, "tmpfs", flags & ~MS.RDONLY, "mode=755");
-  for (const c of controllers) {
-    const dir = `${target}/${c}`;
+  for (const v of views) {
+    const dir = `${target}/${v.dir}`;
     sys.mkdirAll(dir, 0o755);
-    sys.mount("cgroup", dir, "cgroup", flags, c);
+    sys.mount("cgroup", dir, "cgroup", flags, v.options);
   }
   if (flags & MS.RDONLY) sys.mount(null, target, null, MS.REMOUNT | MS.RDONLY | (flags & ~MS.RDONLY));
 }
 
 function makeDevices(rootfs: string, sys: InitSyscalls, consolePath: string | undefined): void {
-  const dev = secureJoin(rootfs, "/dev", sys);
-  for (const [name, major, minor] of DEVICES) {
-    sys.mknod(`${dev}/${name}`, S.IFCHR | 0o666, major, minor);
-    sys.chmod(`${dev}/${name}`, 0o666); // mknod applied the umask
+  const root = secureJoin(rootfs, "/", sys);
+  for (const d of DEFAULT_DEVICES) {
+    const path = `${root}${d.path}`;
+    sys.mknod(path, (d.type === "c" ? S.IFCHR : S.IFBLK) | d.mode, d.major, d.minor);
+    sys.chmod(path, d.mode); // mknod applied the umask
   }
-  for (const [name, target] of DEV_LINKS) sys.symlink(target, `${dev}/${name}`);
+  for (const [target, link] of DEFAULT_DEV_SYMLINKS) sys.symlink(target, `${root}${link}`);
   if (consolePath) {
-    sys.touch(`${dev}/console`);
-    sys.mount(consolePath, `${dev}/console`, null, MS.BIND);
+    sys.touch(`${root}/dev/console`);
+    sys.mount(consolePath, `${root}/dev/console`, null, MS.BIND);
   }
 }
 

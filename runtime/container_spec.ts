@@ -1,62 +1,62 @@
 /**
  * A stored container → the {@linkcode InitSpec} its init receives: rootfs on overlay, Docker's
- * default mounts, volumes/binds/tmpfs (shallowest first), the /etc files, capabilities,
- * rlimits, the cgroup's pids limit. Pure.
+ * default mounts, volumes/binds/tmpfs (shallowest first), the /etc files, the confinement
+ * (capabilities, seccomp, no_new_privs), rlimits, the cgroup's pids limit. Pure apart from
+ * reading a `--security-opt seccomp=FILE` profile.
  *
  * @module
  */
 import { RLIMIT } from "../ffi/constants.ts";
-import { commandLine } from "./container_config.ts";
+import { commandLine, type HostConfig } from "./container_config.ts";
 import type { Container, ContainerPaths } from "./container_store.ts";
-import {
-  CAPABILITY_NUMBERS,
-  DEFAULT_CAPABILITIES,
-  DEFAULT_MASKED_PATHS,
-  DEFAULT_READONLY_PATHS,
-  defaultMounts,
-  type InitSpec,
-  type MountSpec,
-  type ProcessSpec,
-} from "./init_spec.ts";
+import { defaultMounts, type InitSpec, type MountSpec, type ProcessSpec } from "./init_spec.ts";
+import type { CgroupView } from "./container_cgroup.ts";
+import { computeCapabilities } from "./security/capabilities.ts";
+import { confinementPlan, type ConfinementPlanJSON, planToJSON } from "./security/confine.ts";
+import { MASKED_PATHS, READONLY_PATHS } from "./security/paths.ts";
+import { parseSecurityOpts } from "./security/security_opt.ts";
 
 /** What the spec needs beyond the stored container. */
 export interface SpecContext {
   paths: ContainerPaths;
   /** Host directory of each volume mount, by container target. */
   volumeSources: Map<string, string>;
-  /** cgroup v1 controllers to show (undefined on v2). */
-  cgroupV1Controllers?: string[];
+  /** cgroup v1 hierarchies to show (undefined on v2). */
+  cgroupViews?: CgroupView[];
   pidsMax?: { path: string; value: string };
   /** Host path of the pty slave when the container has a tty. */
   consolePath?: string;
 }
 
+const plans = new Map<string, ConfinementPlanJSON>();
+
 /**
- * The capability names a container keeps: Docker's default set, `--cap-add`, `--cap-drop`
- * (`ALL` allowed in both), or every capability when privileged.
+ * The confinement of a container's processes — Docker's capability set with `--cap-add`,
+ * `--cap-drop` and `--privileged`, the seccomp profile and no_new_privs of `--security-opt`
+ * — compiled once per distinct setting and kept (compiling a profile takes ~10 ms).
  *
  * @example
  * ```ts
- * effectiveCapabilities(["NET_ADMIN"], ["CHOWN"], false).includes("CAP_NET_ADMIN"); // true
+ * const { plan, maskPaths } = confinementFor(container.HostConfig);
  * ```
  */
-export function effectiveCapabilities(capAdd: string[], capDrop: string[], privileged: boolean): string[] {
-  const norm = (
-    c: string,
-  ) => (c.toUpperCase().startsWith("CAP_") ? c.toUpperCase() : `CAP_${c.toUpperCase()}`);
-  const all = Object.keys(CAPABILITY_NUMBERS);
-  if (privileged) return all;
-  let caps = new Set(DEFAULT_CAPABILITIES);
-  if (capDrop.some((c) => c.toUpperCase() === "ALL")) caps = new Set();
-  for (const c of capDrop) caps.delete(norm(c));
-  if (capAdd.some((c) => c.toUpperCase() === "ALL")) caps = new Set(all);
-  for (const c of capAdd) {
-    if (c.toUpperCase() === "ALL") continue;
-    const n = norm(c);
-    if (!(n in CAPABILITY_NUMBERS)) throw new TypeError(`unknown capability: "${c}"`);
-    caps.add(n);
+export function confinementFor(
+  hc: Pick<HostConfig, "CapAdd" | "CapDrop" | "Privileged" | "SecurityOpt">,
+  options: { allCapabilities?: boolean } = {},
+): { plan: ConfinementPlanJSON; maskPaths: boolean } {
+  const security = parseSecurityOpts(hc.SecurityOpt, { privileged: hc.Privileged });
+  const key = JSON.stringify([hc.CapAdd, hc.CapDrop, hc.Privileged, hc.SecurityOpt, options.allCapabilities]);
+  let plan = plans.get(key);
+  if (!plan) {
+    const caps = computeCapabilities({
+      capAdd: hc.CapAdd,
+      capDrop: hc.CapDrop,
+      privileged: hc.Privileged || options.allCapabilities,
+    });
+    plan = planToJSON(confinementPlan({ caps, security, user: { uid: 0, gid: 0 } }));
+    plans.set(key, plan);
   }
-  return [...caps];
+  return { plan, maskPaths: security.maskPaths };
 }
 
 function depth(p: string): number {
@@ -105,7 +105,6 @@ export function userMounts(c: Container, volumeSources: Map<string, string>): Mo
 /** The process part of a container's spec (also the base of `exec`). */
 export function processSpec(c: Container, ctx: { consolePath?: string }): ProcessSpec {
   const hc = c.HostConfig;
-  const nnp = hc.SecurityOpt.some((o) => /^no-new-privileges(?:[:=]true)?$/.test(o));
   return {
     args: commandLine(c.Config),
     env: c.Config.Env,
@@ -116,8 +115,6 @@ export function processSpec(c: Container, ctx: { consolePath?: string }): Proces
     consolePath: ctx.consolePath,
     stdin: c.Config.OpenStdin,
     rlimits: hc.Ulimits.map((u) => ({ type: RLIMIT[u.Name], soft: u.Soft, hard: u.Hard })),
-    noNewPrivileges: nnp,
-    capabilities: effectiveCapabilities(hc.CapAdd, hc.CapDrop, hc.Privileged),
     init: hc.Init,
   };
 }
@@ -151,6 +148,7 @@ export function buildInitSpec(c: Container, ctx: SpecContext): InitSpec {
     const sys = mounts.find((m) => m.destination === "/sys");
     if (sys) sys.options = sys.options.filter((o) => o !== "ro");
   }
+  const { plan, maskPaths } = confinementFor(hc);
   return {
     mode: "create",
     rootfs: c.LowerDirs.length
@@ -167,11 +165,12 @@ export function buildInitSpec(c: Container, ctx: SpecContext): InitSpec {
     domainname: c.Config.Domainname || undefined,
     network: hc.NetworkMode === "host" ? "host" : "none",
     mounts,
-    maskedPaths: hc.Privileged ? [] : DEFAULT_MASKED_PATHS,
-    readonlyPaths: hc.Privileged ? [] : DEFAULT_READONLY_PATHS,
-    cgroupV1Controllers: ctx.cgroupV1Controllers,
+    maskedPaths: maskPaths ? [...MASKED_PATHS] : [],
+    readonlyPaths: maskPaths ? [...READONLY_PATHS] : [],
+    cgroupViews: ctx.cgroupViews,
     pidsMax: ctx.pidsMax,
     process: processSpec(c, ctx),
+    confinement: plan,
   };
 }
 

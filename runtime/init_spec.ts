@@ -1,13 +1,14 @@
 /**
  * The specification a container init process receives (over its stdin, as JSON) and the pure
- * pieces that build it: Docker's default mounts, masked and read-only paths, capabilities, and
- * the parser of OCI-style mount options (`rbind`, `ro`, `mode=755`, …) into mount(2) flags and
+ * pieces that build it: Docker's default mounts and the parser of OCI-style mount options (`rbind`, `ro`, `mode=755`, …) into mount(2) flags and
  * data. Host paths are all computed by the parent; the init only resolves what needs the
  * container's own files (the user from `/etc/passwd`, the command from `$PATH`).
  *
  * @module
  */
 import { MS } from "../ffi/constants.ts";
+import type { CgroupView } from "./container_cgroup.ts";
+import type { ConfinementPlanJSON } from "./security/confine.ts";
 
 /** How the init gets its root filesystem. */
 export type RootfsSpec =
@@ -53,9 +54,6 @@ export interface ProcessSpec {
   /** Keep fd 0 (the pipe the spec came through) as stdin; otherwise stdin is /dev/null. */
   stdin: boolean;
   rlimits: RlimitSpec[];
-  noNewPrivileges: boolean;
-  /** Capability names (`CAP_CHOWN`, …) the process keeps. */
-  capabilities: string[];
   oomScoreAdj?: number;
   /** Stay as PID 1 and run the command as a child, reaping orphans and forwarding signals (`--init`). */
   init: boolean;
@@ -79,100 +77,17 @@ export interface InitSpec {
   maskedPaths?: string[];
   /** Paths remounted read-only. */
   readonlyPaths?: string[];
-  /** cgroup controllers to show under /sys/fs/cgroup on cgroup v1 (v2 shows its single tree). */
-  cgroupV1Controllers?: string[];
+  /** cgroup v1 hierarchies to show under /sys/fs/cgroup (v2 shows its single tree). */
+  cgroupViews?: CgroupView[];
   process: ProcessSpec;
+  /**
+   * Who the process is and what it may do (capabilities, no_new_privs, seccomp), computed by
+   * the parent (`runtime/security/confine.ts`); the init fills in the user it resolved.
+   */
+  confinement: ConfinementPlanJSON;
   /** A cgroup file the init writes just before execve (pids.max), so the limit never hits the init's own threads. */
   pidsMax?: { path: string; value: string };
 }
-
-/** Docker's default capability set. */
-export const DEFAULT_CAPABILITIES = [
-  "CAP_CHOWN",
-  "CAP_DAC_OVERRIDE",
-  "CAP_FSETID",
-  "CAP_FOWNER",
-  "CAP_MKNOD",
-  "CAP_NET_RAW",
-  "CAP_SETGID",
-  "CAP_SETUID",
-  "CAP_SETFCAP",
-  "CAP_SETPCAP",
-  "CAP_NET_BIND_SERVICE",
-  "CAP_SYS_CHROOT",
-  "CAP_KILL",
-  "CAP_AUDIT_WRITE",
-];
-
-/** Capability name → number (linux/capability.h). */
-export const CAPABILITY_NUMBERS: Record<string, number> = {
-  CAP_CHOWN: 0,
-  CAP_DAC_OVERRIDE: 1,
-  CAP_DAC_READ_SEARCH: 2,
-  CAP_FOWNER: 3,
-  CAP_FSETID: 4,
-  CAP_KILL: 5,
-  CAP_SETGID: 6,
-  CAP_SETUID: 7,
-  CAP_SETPCAP: 8,
-  CAP_LINUX_IMMUTABLE: 9,
-  CAP_NET_BIND_SERVICE: 10,
-  CAP_NET_BROADCAST: 11,
-  CAP_NET_ADMIN: 12,
-  CAP_NET_RAW: 13,
-  CAP_IPC_LOCK: 14,
-  CAP_IPC_OWNER: 15,
-  CAP_SYS_MODULE: 16,
-  CAP_SYS_RAWIO: 17,
-  CAP_SYS_CHROOT: 18,
-  CAP_SYS_PTRACE: 19,
-  CAP_SYS_PACCT: 20,
-  CAP_SYS_ADMIN: 21,
-  CAP_SYS_BOOT: 22,
-  CAP_SYS_NICE: 23,
-  CAP_SYS_RESOURCE: 24,
-  CAP_SYS_TIME: 25,
-  CAP_SYS_TTY_CONFIG: 26,
-  CAP_MKNOD: 27,
-  CAP_LEASE: 28,
-  CAP_AUDIT_WRITE: 29,
-  CAP_AUDIT_CONTROL: 30,
-  CAP_SETFCAP: 31,
-  CAP_MAC_OVERRIDE: 32,
-  CAP_MAC_ADMIN: 33,
-  CAP_SYSLOG: 34,
-  CAP_WAKE_ALARM: 35,
-  CAP_BLOCK_SUSPEND: 36,
-  CAP_AUDIT_READ: 37,
-  CAP_PERFMON: 38,
-  CAP_BPF: 39,
-  CAP_CHECKPOINT_RESTORE: 40,
-};
-
-/** Paths Docker hides from containers. */
-export const DEFAULT_MASKED_PATHS = [
-  "/proc/asound",
-  "/proc/acpi",
-  "/proc/interrupts",
-  "/proc/kcore",
-  "/proc/keys",
-  "/proc/latency_stats",
-  "/proc/timer_list",
-  "/proc/timer_stats",
-  "/proc/sched_debug",
-  "/proc/scsi",
-  "/sys/firmware",
-  "/sys/devices/virtual/powercap",
-];
-
-/** Paths Docker makes read-only in containers. */
-export const DEFAULT_READONLY_PATHS = [
-  "/proc/bus",
-  "/proc/fs",
-  "/proc/irq",
-  "/proc/sys",
-  "/proc/sysrq-trigger",
-];
 
 /**
  * The mounts every container gets, before its own: /proc, /dev (tmpfs), /dev/pts, /dev/shm,
@@ -281,25 +196,6 @@ export function parseMountOptions(options: string[]): ParsedMountOptions {
     }
   }
   return { flags, data: data.join(","), propagation, readonly: (flags & MS.RDONLY) !== 0 };
-}
-
-/**
- * Capability numbers as a bit mask.
- *
- * @example
- * ```ts
- * capabilityMask(["CAP_CHOWN", "CAP_KILL"]); // 0b100001n
- * ```
- */
-export function capabilityMask(names: string[]): bigint {
-  let mask = 0n;
-  for (const n of names) {
-    const key = n.toUpperCase().startsWith("CAP_") ? n.toUpperCase() : `CAP_${n.toUpperCase()}`;
-    const bit = CAPABILITY_NUMBERS[key];
-    if (bit === undefined) throw new RangeError(`Unknown capability: ${n}`);
-    mask |= 1n << BigInt(bit);
-  }
-  return mask;
 }
 
 /** Where the spec travels: 4-byte big-endian length, then JSON. */

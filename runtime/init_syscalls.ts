@@ -7,7 +7,8 @@
  * @module
  */
 import { libc } from "../ffi/libc.ts";
-import { CLONE, IOCTL, O, PR, S } from "../ffi/constants.ts";
+import { CLONE, IOCTL, O, S } from "../ffi/constants.ts";
+import { confineCurrentThread, type ConfinementPlanJSON, planFromJSON } from "./security/confine.ts";
 import type { PathKind } from "./user_lookup.ts";
 
 /** What the init does to the kernel. */
@@ -51,13 +52,11 @@ export interface InitSyscalls {
   dup2(oldFd: number, newFd: number): void;
   write(fd: number, text: string): void;
   umask(mask: number): void;
-  /** Drops every capability outside `keep` from the bounding set, clears ambient ones. */
-  limitBoundingSet(keep: bigint): void;
-  /** Sets the groups and the real/effective/saved ids of the calling thread. */
-  setCredentials(uid: number, gid: number, groups: number[]): void;
-  /** Sets effective, permitted and inheritable capabilities of the calling thread. */
-  setCapabilities(mask: bigint): void;
-  setNoNewPrivileges(): void;
+  /**
+   * Becomes `user` and applies the plan's capabilities, no_new_privs and seccomp filter — on
+   * the calling thread only, irreversibly (see `runtime/security/confine.ts`).
+   */
+  confine(plan: ConfinementPlanJSON, user: { uid: number; gid: number; groups: number[] }): void;
   resetSignals(): void;
   /** Marks every fd from 3 up close-on-exec. */
   cloexecFrom(fd: number): void;
@@ -70,14 +69,6 @@ function kindOf(info: Deno.FileInfo): "file" | "directory" | "symlink" | "other"
   if (info.isDirectory) return "directory";
   return "other";
 }
-
-const LAST_CAP = (() => {
-  try {
-    return Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap").trim());
-  } catch {
-    return 40;
-  }
-})();
 
 /** The real system calls. */
 export const realInitSyscalls: InitSyscalls = {
@@ -168,21 +159,9 @@ export const realInitSyscalls: InitSyscalls = {
     libc.write(fd, new TextEncoder().encode(text));
   },
   umask: (mask) => void libc.umask(mask),
-  limitBoundingSet(keep) {
-    for (let cap = 0; cap <= LAST_CAP; cap++) {
-      if ((keep & (1n << BigInt(cap))) === 0n) libc.prctl(PR.CAPBSET_DROP, cap);
-    }
-    libc.prctl(PR.CAP_AMBIENT, PR.CAP_AMBIENT_CLEAR_ALL);
+  confine(plan, user) {
+    confineCurrentThread({ ...planFromJSON(plan), uid: user.uid, gid: user.gid, groups: user.groups });
   },
-  setCredentials(uid, gid, groups) {
-    libc.setgroups(groups);
-    libc.setresgid(gid, gid, gid);
-    libc.setresuid(uid, uid, uid);
-  },
-  setCapabilities(mask) {
-    libc.capset({ effective: mask, permitted: mask, inheritable: 0n });
-  },
-  setNoNewPrivileges: () => void libc.prctl(PR.SET_NO_NEW_PRIVS, 1),
   resetSignals: () => libc.resetSignals(),
   cloexecFrom: (fd) => libc.closeRange(fd, true),
   execve: (path, argv, env) => libc.execve(path, argv, env),

@@ -15,11 +15,12 @@ import { libc } from "../ffi/libc.ts";
 import { IOCTL, parseSignal } from "../ffi/constants.ts";
 import { ConflictError } from "../errors.ts";
 import type { ImageStore } from "../image/image_store.ts";
+import type { SnapshotStore } from "../image/snapshots.ts";
 import type { AttachClient } from "./attach.ts";
-import { type CgroupLimits, type ContainerCgroup, containerCgroup } from "./cgroups_interim.ts";
+import { ContainerCgroup } from "./container_cgroup.ts";
 import { type CreateRequest, mergeEnv, mergeImageConfig } from "./container_config.ts";
 import { LogWriter, passes, readLogs } from "./container_logs.ts";
-import { filterResolvConf, hostsFile, processSpec } from "./container_spec.ts";
+import { confinementFor, filterResolvConf, hostsFile, processSpec } from "./container_spec.ts";
 import { buildInitSpec } from "./container_spec.ts";
 import {
   type Container,
@@ -30,8 +31,7 @@ import {
 } from "./container_store.ts";
 import { copyMergedLayers } from "./copy_tree.ts";
 import { ContainerStartError, InitProcess } from "./init_process.ts";
-import { CAPABILITY_NUMBERS, type InitSpec } from "./init_spec.ts";
-import { snapshotLowerDirs } from "./layers_interim.ts";
+import type { InitSpec } from "./init_spec.ts";
 import { generateName } from "./names.ts";
 import { Frame } from "./protocol.ts";
 import { randomHex, type VolumeStore } from "./volume_store.ts";
@@ -71,10 +71,9 @@ export interface ExecRequest {
 export interface ManagerHost {
   root: string;
   images: ImageStore;
+  snapshots: SnapshotStore;
   store: ContainerStore;
   volumes: VolumeStore;
-  /** Parent cgroup name for this state root. */
-  cgroupParent: string;
   /** A message to the monitor (`hold <pid>`, `release <pid>`). */
   tellMonitor(line: string): void;
   /** A ready-to-use init, warm when possible. */
@@ -90,17 +89,6 @@ function pidStartTime(pid: number): number {
   } catch {
     return 0;
   }
-}
-
-function limitsOf(c: Container): CgroupLimits {
-  const hc = c.HostConfig;
-  return {
-    memory: hc.Memory,
-    memorySwap: hc.MemorySwap,
-    nanoCpus: hc.NanoCpus,
-    cpuShares: hc.CpuShares,
-    pidsLimit: hc.PidsLimit,
-  };
 }
 
 /**
@@ -162,12 +150,9 @@ export class ContainerManager {
     const config = mergeImageConfig(req, image.config, id.slice(0, 12));
     config.Image = req.image;
     const name = req.name || generateName((n) => this.#store.tryFind(n) !== undefined);
-    const lowerDirs = await snapshotLowerDirs(
-      this.#host.root,
-      this.#host.images.content,
-      image.manifest,
-      image.config,
-    );
+    // Every layer unpacked once and shared; the container holds its chain until rm.
+    const rootfs = await this.#host.snapshots.prepare(image, { holder: `container:${id}` });
+    const lowerDirs = rootfs.lowerDirs;
     const hc = structuredClone(req.hostConfig);
     const anonymous: string[] = [];
     const volumeMap: Record<string, string> = {};
@@ -221,6 +206,7 @@ export class ContainerManager {
       this.#store.insert(c);
     } catch (e) {
       await Deno.remove(paths.dir, { recursive: true }).catch(() => {});
+      this.#host.snapshots.removeRef(`container:${id}`);
       for (const v of anonymous) {
         try {
           this.#host.volumes.remove(v);
@@ -275,8 +261,7 @@ export class ContainerManager {
       this.#live.delete(id);
     }
     const paths = containerPaths(this.#host.root, id);
-    const limits = limitsOf(c);
-    const cgroup = containerCgroup(this.#host.cgroupParent, id);
+    const cgroup = new ContainerCgroup(this.#host.root, id);
     let init: InitProcess | undefined;
     let ptyMaster = -1, ptySlave = -1;
     let log: LogWriter | undefined;
@@ -290,13 +275,13 @@ export class ContainerManager {
       }
       if (ptySlave >= 0) libc.close(ptySlave);
       if (ptyMaster >= 0) libc.close(ptyMaster);
-      cgroup.killAll();
+      await cgroup.killAll().catch(() => {});
       await cgroup.destroy().catch(() => {});
       await log?.close();
     };
     try {
       const volumeSources = await this.#prepareVolumes(c);
-      cgroup.create(limits);
+      await cgroup.create(c.HostConfig);
       init = this.#host.takeInit();
       try {
         await init.ready;
@@ -304,7 +289,7 @@ export class ContainerManager {
         init = InitProcess.spawn(); // a warm init that died is replaced by a cold one
         await init.ready;
       }
-      cgroup.join(init.pid);
+      await cgroup.join(init.pid);
       this.#host.tellMonitor(`hold ${init.pid}`);
       let consolePath: string | undefined;
       if (c.Config.Tty) {
@@ -316,8 +301,8 @@ export class ContainerManager {
       const spec: InitSpec = buildInitSpec(c, {
         paths,
         volumeSources,
-        cgroupV1Controllers: cgroup.v1Controllers,
-        pidsMax: cgroup.pidsMax(limits),
+        cgroupViews: cgroup.views,
+        pidsMax: cgroup.pidsMax(c.HostConfig),
         consolePath,
       });
       let resolveExited!: (code: number) => void;
@@ -442,8 +427,8 @@ export class ContainerManager {
     // Output written just before the exit is still in the pipes: read it to the end, but do
     // not wait forever on a pipe some escaped process still holds.
     await Promise.race([l.streams, sleep(2000)]);
-    const oom = l.cgroup.oomKilled();
-    l.cgroup.killAll();
+    const oom = await l.cgroup.oomKilled();
+    await l.cgroup.killAll().catch(() => {});
     await l.cgroup.destroy().catch((e) => console.error(`ctr supervisor: ${e.message}`));
     await l.log.close();
     if (l.ptyMaster !== undefined) {
@@ -525,7 +510,7 @@ export class ContainerManager {
     this.#live.set(c.Id, {
       id: c.Id,
       pid: c.State.Pid,
-      cgroup: containerCgroup(this.#host.cgroupParent, c.Id),
+      cgroup: new ContainerCgroup(this.#host.root, c.Id),
       log: await LogWriter.open(paths.log),
       clients: new Set(),
       streams: Promise.resolve(),
@@ -551,11 +536,11 @@ export class ContainerManager {
   }
 
   /** Records a container found dead at supervisor start-up. */
-  recordLostExit(c: Container, code: number | undefined, time: number): void {
-    const cg = containerCgroup(this.#host.cgroupParent, c.Id);
-    const oom = cg.oomKilled();
-    cg.killAll();
-    cg.destroy().catch(() => {});
+  async recordLostExit(c: Container, code: number | undefined, time: number): Promise<void> {
+    const cg = new ContainerCgroup(this.#host.root, c.Id);
+    const oom = await cg.oomKilled();
+    await cg.killAll().catch(() => {});
+    await cg.destroy().catch(() => {});
     this.#store.saveState(c.Id, {
       ...c.State,
       Status: "exited",
@@ -589,13 +574,13 @@ export class ContainerManager {
       try {
         libc.kill(l.pid, sig);
       } catch { /* already gone */ }
-      if (c.State.Status === "paused") l.cgroup.thaw();
+      if (c.State.Status === "paused") await l.cgroup.thaw().catch(() => {});
       const done = await Promise.race([
         l.exited.then(() => true),
         secs < 0 ? new Promise<boolean>(() => {}) : sleep(secs * 1000).then(() => false),
       ]);
       if (!done) {
-        l.cgroup.killAll();
+        await l.cgroup.killAll().catch(() => {});
         try {
           libc.kill(l.pid, 9);
         } catch { /* gone */ }
@@ -614,7 +599,7 @@ export class ContainerManager {
     const sig = parseSignal(signal);
     if (sig === 9) this.#store.saveState(c.Id, { ...c.State, StoppedByUser: true });
     libc.kill(l.pid, sig);
-    if (sig === 9 && c.State.Status === "paused") l.cgroup.killAll();
+    if (sig === 9 && c.State.Status === "paused") l.cgroup.killAll().catch(() => {});
   }
 
   /** Stops (if running) and starts again. */
@@ -640,13 +625,12 @@ export class ContainerManager {
   /** Thaws a paused container. */
   unpause(ref: string): Promise<void> {
     const c0 = this.#store.find(ref);
-    return this.withLock(c0.Id, () => {
+    return this.withLock(c0.Id, async () => {
       const c = this.#store.find(c0.Id);
       const l = this.#live.get(c.Id);
       if (!l || c.State.Status !== "paused") throw new ConflictError(`Container ${c.Id} is not paused`);
-      l.cgroup.thaw();
+      await l.cgroup.thaw();
       this.#store.saveState(c.Id, { ...c.State, Status: "running" });
-      return Promise.resolve();
     });
   }
 
@@ -684,7 +668,7 @@ export class ContainerManager {
           );
         }
         this.#store.saveState(c.Id, { ...c.State, StoppedByUser: true });
-        l.cgroup.killAll();
+        await l.cgroup.killAll().catch(() => {});
         try {
           libc.kill(l.pid, 9);
         } catch { /* gone */ }
@@ -698,12 +682,12 @@ export class ContainerManager {
   async #remove(c: Container, volumes: boolean): Promise<void> {
     this.#store.saveState(c.Id, { ...c.State, Status: "removing" });
     const paths = containerPaths(this.#host.root, c.Id);
-    const cg = containerCgroup(this.#host.cgroupParent, c.Id);
-    await cg.destroy().catch(() => {});
+    await new ContainerCgroup(this.#host.root, c.Id).destroy().catch(() => {});
     await Deno.remove(paths.dir, { recursive: true }).catch((e) => {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     });
     this.#store.delete(c.Id);
+    this.#host.snapshots.removeRef(`container:${c.Id}`);
     if (volumes) {
       for (const v of c.AnonymousVolumes) {
         if (this.volumeUsers(v).length) continue;
@@ -817,7 +801,7 @@ export class ContainerManager {
     let master = -1, slave = -1;
     try {
       await init.ready;
-      l.cgroup.join(init.pid);
+      await l.cgroup.join(init.pid);
       let consolePath: string | undefined;
       if (req.tty) {
         ({ master, slave } = libc.openpty());
@@ -839,8 +823,9 @@ export class ContainerManager {
           stdin: req.stdin && !req.tty,
           rlimits: [],
           init: false,
-          capabilities: req.privileged ? Object.keys(CAPABILITY_NUMBERS) : base.capabilities,
         },
+        // exec --privileged: every capability, the container's other settings.
+        confinement: confinementFor(c.HostConfig, { allCapabilities: req.privileged }).plan,
       };
       const pumps: Promise<unknown>[] = [];
       const forward = async (stream: ReadableStream<Uint8Array>, type: number) => {
@@ -932,7 +917,7 @@ export class ContainerManager {
         clearTimeout(l.restartTimer);
         continue;
       }
-      l.cgroup.killAll();
+      l.cgroup.killAll().catch(() => {});
       try {
         libc.kill(l.pid, 9);
       } catch { /* gone */ }

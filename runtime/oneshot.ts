@@ -10,27 +10,18 @@
  *
  * @module
  */
-import {
-  type CgroupLimits,
-  cgroupVersion,
-  type ContainerCgroup,
-  containerCgroup,
-  removeCgroupParent,
-} from "./cgroups_interim.ts";
-import {
-  DEFAULT_CAPABILITIES,
-  DEFAULT_MASKED_PATHS,
-  DEFAULT_READONLY_PATHS,
-  defaultMounts,
-  type InitSpec,
-  type MountSpec,
-  type RootfsSpec,
-} from "./init_spec.ts";
+import { ContainerCgroup, type ContainerLimits } from "./container_cgroup.ts";
+import { confinementFor } from "./container_spec.ts";
+import { defaultMounts, type InitSpec, type MountSpec, type RootfsSpec } from "./init_spec.ts";
+import { MASKED_PATHS, READONLY_PATHS } from "./security/paths.ts";
 import { InitProcess } from "./init_process.ts";
 
 /** What to run, and where. */
 export interface OneShotOptions {
-  /** Overlay (snapshots topmost first + the caller's upper/work dirs + a mount point) or a directory. */
+  /**
+   * Overlay (snapshots topmost first + the caller's upper/work dirs; `target`, the mount
+   * point, may be "" for a temporary one) or a directory used as it is.
+   */
   rootfs: RootfsSpec;
   /** The command, already split (the builder expands shell form itself: `["/bin/sh", "-c", …]`). */
   args: string[];
@@ -51,13 +42,15 @@ export interface OneShotOptions {
   onStdout?: (chunk: Uint8Array) => void;
   /** Receives stderr chunks as they come; when absent, stderr is collected into the result. */
   onStderr?: (chunk: Uint8Array) => void;
-  /** cgroup limits; a cgroup `<cgroupParent>/<random>` is made only when given. */
-  limits?: CgroupLimits;
+  /** Docker's resource settings; a cgroup `<cgroupParent>/<random>` is made only when given. */
+  limits?: Partial<ContainerLimits>;
   /** Parent cgroup name (default `ctr-oneshot`). */
   cgroupParent?: string;
   readonlyRootfs?: boolean;
   /** Extra capabilities beyond Docker's default set. */
   capAdd?: string[];
+  /** `--security-opt` values (seccomp profile, no-new-privileges). */
+  securityOpt?: string[];
   /** Kill the container when this signal aborts. */
   signal?: AbortSignal;
 }
@@ -73,8 +66,6 @@ export interface OneShotResult {
   /** Collected stderr (empty when `onStderr` was given). */
   stderr: Uint8Array;
 }
-
-const V1_VIEW = ["memory", "cpu", "cpuacct", "pids", "freezer"];
 
 async function pump(stream: ReadableStream<Uint8Array>, sink?: (c: Uint8Array) => void): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
@@ -106,27 +97,50 @@ async function pump(stream: ReadableStream<Uint8Array>, sink?: (c: Uint8Array) =
  */
 export async function runOneShot(options: OneShotOptions): Promise<OneShotResult> {
   let cgroup: ContainerCgroup | undefined;
+  const limits: ContainerLimits = {
+    Memory: 0,
+    MemorySwap: 0,
+    NanoCpus: 0,
+    CpuShares: 0,
+    PidsLimit: 0,
+    Privileged: false,
+    ...options.limits,
+  };
   if (options.limits) {
-    cgroup = containerCgroup(options.cgroupParent ?? "ctr-oneshot", crypto.randomUUID().replaceAll("-", ""));
-    cgroup.create(options.limits);
+    const id = crypto.randomUUID().replaceAll("-", "");
+    cgroup = new ContainerCgroup("", id, `${options.cgroupParent ?? "ctr-oneshot"}/${id}`);
+    await cgroup.create(limits);
   }
+  let target = options.rootfs.kind === "overlay" ? options.rootfs.target : undefined;
+  const madeTarget = options.rootfs.kind === "overlay" && !target;
+  if (madeTarget) target = await Deno.makeTempDir({ prefix: "ctr-rootfs-" });
+  const rootfs: RootfsSpec = options.rootfs.kind === "overlay"
+    ? { ...options.rootfs, target: target! }
+    : options.rootfs;
   const init = InitProcess.spawn();
   try {
     const stdout = pump(init.child.stdout, options.onStdout);
     const stderr = pump(init.child.stderr, options.onStderr);
     await init.ready;
-    if (cgroup) cgroup.join(init.pid);
+    if (cgroup) await cgroup.join(init.pid);
+    const { plan, maskPaths } = confinementFor({
+      CapAdd: options.capAdd ?? [],
+      CapDrop: [],
+      Privileged: false,
+      SecurityOpt: options.securityOpt ?? [],
+    });
     const spec: InitSpec = {
       mode: "create",
-      rootfs: options.rootfs,
+      rootfs,
       readonlyRootfs: options.readonlyRootfs,
       hostname: options.hostname ?? crypto.randomUUID().replaceAll("-", "").slice(0, 12),
       network: options.network ?? "none",
       mounts: [...defaultMounts({ shmSize: 64 << 20 }), ...(options.mounts ?? [])],
-      maskedPaths: DEFAULT_MASKED_PATHS,
-      readonlyPaths: DEFAULT_READONLY_PATHS,
-      cgroupV1Controllers: cgroup ? cgroup.v1Controllers : cgroupVersion() === 1 ? V1_VIEW : undefined,
-      pidsMax: cgroup?.pidsMax(options.limits ?? {}),
+      maskedPaths: maskPaths ? [...MASKED_PATHS] : [],
+      readonlyPaths: maskPaths ? [...READONLY_PATHS] : [],
+      cgroupViews: (cgroup ?? new ContainerCgroup("", "view", "ctr-oneshot/view")).views,
+      pidsMax: cgroup?.pidsMax(limits),
+      confinement: plan,
       process: {
         args: options.args,
         env: options.env ?? [],
@@ -136,8 +150,6 @@ export async function runOneShot(options: OneShotOptions): Promise<OneShotResult
         terminal: false,
         stdin: options.stdin !== undefined,
         rlimits: [],
-        noNewPrivileges: false,
-        capabilities: [...DEFAULT_CAPABILITIES, ...(options.capAdd ?? [])],
         init: false,
       },
     };
@@ -158,7 +170,7 @@ export async function runOneShot(options: OneShotOptions): Promise<OneShotResult
       const [out, err] = await Promise.all([stdout, stderr]);
       return {
         exitCode: status.code,
-        oomKilled: status.code === 137 && (cgroup?.oomKilled() ?? false),
+        oomKilled: (await cgroup?.oomKilled()) ?? false,
         stdout: out,
         stderr: err,
       };
@@ -171,9 +183,9 @@ export async function runOneShot(options: OneShotOptions): Promise<OneShotResult
     } catch { /* already exited */ }
     await init.child.status;
     if (cgroup) {
-      cgroup.killAll();
-      await cgroup.destroy();
-      removeCgroupParent(options.cgroupParent ?? "ctr-oneshot"); // only when no other run uses it
+      await cgroup.killAll().catch(() => {});
+      await cgroup.destroy(); // and the shared parent when no other run uses it
     }
+    if (madeTarget) await Deno.remove(target!).catch(() => {});
   }
 }

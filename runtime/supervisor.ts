@@ -16,6 +16,7 @@ import { ConflictError, NotFoundError } from "../errors.ts";
 import { libc } from "../ffi/libc.ts";
 import { O } from "../ffi/constants.ts";
 import { ImageStore } from "../image/image_store.ts";
+import { SnapshotStore } from "../image/snapshots.ts";
 import { AttachClient } from "./attach.ts";
 import type { CreateRequest } from "./container_config.ts";
 import { parseSince } from "./container_logs.ts";
@@ -27,13 +28,6 @@ import { type ExitRecord, exitsDir } from "./monitor.ts";
 import { networkIo, processTable, systemCpuNs } from "./process_table.ts";
 import { ConnReader, Frame, reachableSocketPath, socketPath, type WireError, writeAll } from "./protocol.ts";
 import { VolumeStore } from "./volume_store.ts";
-
-/** The cgroup parent of a state root: unique per root, so parallel roots never collide. */
-export async function cgroupParentFor(root: string): Promise<string> {
-  const real = await Deno.realPath(root).catch(() => root);
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(real)));
-  return `ctr-${[...hash.slice(0, 6)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
-}
 
 function wireError(e: unknown): WireError {
   const message = e instanceof Error ? e.message : String(e);
@@ -66,7 +60,7 @@ export class Supervisor {
   #monitorPid = 0;
   #encoder = new TextEncoder();
 
-  private constructor(root: string, cgroupParent: string) {
+  private constructor(root: string) {
     this.root = root;
     this.images = ImageStore.open(root, [containerSchema]);
     this.store = new ContainerStore(this.images.db);
@@ -74,9 +68,9 @@ export class Supervisor {
     this.manager = new ContainerManager({
       root,
       images: this.images,
+      snapshots: SnapshotStore.open(root, this.images),
       store: this.store,
       volumes: this.volumes,
-      cgroupParent,
       tellMonitor: (line) => this.#tellMonitor(line),
       takeInit: () => this.#takeInit(),
     });
@@ -84,7 +78,7 @@ export class Supervisor {
 
   /** Starts the supervisor of `root` and serves until asked to shut down. */
   static async run(root: string): Promise<void> {
-    const s = new Supervisor(root, await cgroupParentFor(root));
+    const s = new Supervisor(root);
     await s.#serve();
   }
 
@@ -135,7 +129,7 @@ export class Supervisor {
         continue;
       }
       const rec = exits.get(s.Pid);
-      this.manager.recordLostExit(c, rec?.code, rec?.time ?? Date.now());
+      await this.manager.recordLostExit(c, rec?.code, rec?.time ?? Date.now());
       if (s.Status === "restarting" || (rec && this.#shouldRestart(c, rec.code))) {
         this.manager.start(c.Id).catch((e) =>
           console.error(`ctr supervisor: restart ${c.Name}: ${e.message}`)
@@ -429,7 +423,7 @@ export class Supervisor {
         const c = this.store.find(ref);
         const cg = m.cgroupOf(c.Id);
         if (!cg) throw new ConflictError(`Container ${c.Id} is not running`);
-        await reply({ ok: true, ...processTable(cg.pids()) });
+        await reply({ ok: true, ...processTable(await cg.pids()) });
         return false;
       }
       case "stats": {
@@ -437,17 +431,17 @@ export class Supervisor {
           ? (req.refs as string[]).map((r) => this.store.find(r))
           : this.store.list().filter((c) => c.State.Status === "running" || c.State.Status === "paused");
         const system = systemCpuNs();
-        const samples = ids.map((c) => {
+        const samples = await Promise.all(ids.map(async (c) => {
           const cg = m.cgroupOf(c.Id);
           const pid = m.pidOf(c.Id);
           return {
             id: c.Id,
             name: c.Name,
             running: cg !== undefined,
-            stats: cg?.stats(),
+            stats: await cg?.stats().catch(() => undefined),
             net: pid ? networkIo(pid) : { rx: 0, tx: 0 },
           };
-        });
+        }));
         await reply({ ok: true, system, cpus: navigator.hardwareConcurrency, samples });
         return false;
       }

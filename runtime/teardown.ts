@@ -7,9 +7,9 @@
  * @module
  */
 import { libc } from "../ffi/libc.ts";
-import { containerCgroup, listCgroups, removeCgroupParent } from "./cgroups_interim.ts";
+import { cgroupParentFor, detectCgroupLayout } from "./cgroups/mod.ts";
 import { request, supervisorRunning } from "./client.ts";
-import { cgroupParentFor } from "./supervisor.ts";
+import { ContainerCgroup } from "./container_cgroup.ts";
 
 function ownedPid(file: string, root: string): number | undefined {
   try {
@@ -47,11 +47,29 @@ export async function teardownRoot(root: string): Promise<void> {
       } catch { /* gone */ }
     }
   }
-  const parent = await cgroupParentFor(root);
-  for (const name of listCgroups(parent)) {
-    const cg = containerCgroup(parent, name);
-    cg.killAll();
-    await cg.destroy().catch(() => {});
+  for (const id of containerCgroupNames(root)) {
+    const cg = new ContainerCgroup(root, id);
+    await cg.killAll().catch(() => {});
+    await cg.destroy().catch(() => {}); // the per-root parent goes with the last one
   }
-  removeCgroupParent(parent);
+}
+
+/**
+ * Names of the container cgroups that exist under a state root's parent cgroup.
+ *
+ * @example
+ * ```ts
+ * containerCgroupNames(root); // [] once everything is cleaned up
+ * ```
+ */
+export function containerCgroupNames(root: string): string[] {
+  const layout = detectCgroupLayout();
+  const base = layout.mode === "v2" ? layout.unified! : layout.v1.pids ?? Object.values(layout.v1)[0];
+  try {
+    return [...Deno.readDirSync(`${base}/${cgroupParentFor(root)}`)].filter((e) => e.isDirectory).map((e) =>
+      e.name
+    );
+  } catch {
+    return [];
+  }
 }

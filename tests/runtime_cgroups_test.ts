@@ -7,8 +7,9 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
 import { ctr } from "./helpers.ts";
 import { inspectField, ok, rootTest } from "./runtime_helpers.ts";
-import { cgroupParentFor } from "../runtime/supervisor.ts";
-import { containerCgroup, listCgroups } from "../runtime/cgroups_interim.ts";
+import { cgroupParentFor } from "../runtime/cgroups/mod.ts";
+import { ContainerCgroup } from "../runtime/container_cgroup.ts";
+import { containerCgroupNames } from "../runtime/teardown.ts";
 
 rootTest(
   "runtime: case 22 — OOM kill at --memory 32m exits 137 with OOMKilled; exit 137 alone is not an OOM",
@@ -48,7 +49,7 @@ rootTest(
     assertEquals([limit.code, limit.stdout], [0, "33554432\n"]);
     assertEquals(await inspectField(root, "ok1", "{{.State.OOMKilled}}"), "false");
     // The cgroups went away with the processes; the OOM flag was read before.
-    assertEquals(listCgroups(await cgroupParentFor(root)), []);
+    assertEquals(containerCgroupNames(root), []);
   },
 );
 
@@ -69,15 +70,15 @@ rootTest(
     ]);
     await new Promise((r) => setTimeout(r, 1500));
     const id = await inspectField(root, "bomb", "{{.Id}}");
-    const cg = containerCgroup(await cgroupParentFor(root), id);
-    const stats = cg.stats();
+    const cg = new ContainerCgroup(root, id);
+    const stats = await cg.stats();
     assert(stats.pids <= 20 && stats.pids >= 10, `pids.current = ${stats.pids}`);
     assertEquals(stats.pidsLimit, 20);
     const t0 = performance.now();
     assertEquals((await new Deno.Command("true").output()).code, 0);
     assert(performance.now() - t0 < 2000, "the host can still start processes");
     await ok(root, ["rm", "-f", "bomb"]);
-    assertEquals(listCgroups(await cgroupParentFor(root)), []);
+    assertEquals(containerCgroupNames(root), []);
   },
 );
 
@@ -99,16 +100,16 @@ rootTest(
       "while :; do :; done",
     ]);
     const id = await inspectField(root, "busy", "{{.Id}}");
-    const cg = containerCgroup(await cgroupParentFor(root), id);
+    const cg = new ContainerCgroup(root, id);
     await new Promise((r) => setTimeout(r, 300));
-    const u0 = cg.stats().cpuUsageNs, t0 = performance.now();
+    const u0 = (await cg.stats()).cpuUsageNs, t0 = performance.now();
     await new Promise((r) => setTimeout(r, 2000));
-    const u1 = cg.stats().cpuUsageNs, t1 = performance.now();
+    const u1 = (await cg.stats()).cpuUsageNs, t1 = performance.now();
     const cores = (u1 - u0) / 1e6 / (t1 - t0);
     assert(cores > 0.3 && cores < 0.62, `busy loop used ${cores.toFixed(2)} cores`);
     if (cg.version === 1) {
       const shares = await Deno.readTextFile(
-        `/sys/fs/cgroup/cpu/${await cgroupParentFor(root)}/${id}/cpu.shares`,
+        `/sys/fs/cgroup/cpu/${cgroupParentFor(root)}/${id}/cpu.shares`,
       );
       assertEquals(shares.trim(), "512");
     }

@@ -7,6 +7,7 @@
  */
 import { ctr, IS_ROOT, type RunResult, withRoot } from "./helpers.ts";
 import { importFixtureImage } from "./fixture_image.ts";
+import { cgroupParentFor } from "../runtime/cgroups/mod.ts";
 
 /**
  * A test that needs root, with a state root holding `busybox` (and `debian` when asked).
@@ -59,25 +60,34 @@ export async function until(
   throw new Error(`Timed out waiting for ${what}`);
 }
 
-/** Mount points and cgroup directories of this host, to compare before/after a failed start. */
-export async function hostSnapshot(): Promise<{ mounts: string[]; cgroups: string[] }> {
-  const mounts = (await Deno.readTextFile("/proc/self/mountinfo")).split("\n").map((l) => l.split(" ")[4])
-    .filter((
-      x,
-    ) => x).sort();
+/**
+ * The host's mounts and ctr cgroups that concern one test: mountinfo lines naming `root` (or
+ * a temporary `ctr-rootfs-` mount point) and the cgroup directories of `root` — other
+ * engineers' tests run on this machine at the same time.
+ */
+export async function hostSnapshot(root: string): Promise<{ mounts: string[]; cgroups: string[] }> {
+  const mounts = (await Deno.readTextFile("/proc/self/mountinfo")).split("\n")
+    .filter((l) => l.includes(root) || l.includes("ctr-rootfs-"))
+    .map((l) => l.split(" ").slice(4).join(" "))
+    .sort();
+  const parents = [cgroupParentFor(root)];
   const cgroups: string[] = [];
   const walk = async (dir: string, depth: number) => {
-    if (depth > 4) return;
+    if (depth > 3) return;
     try {
       for await (const e of Deno.readDir(dir)) {
         if (!e.isDirectory) continue;
+        if (depth === 0 && !parents.includes(e.name)) continue;
         cgroups.push(`${dir}/${e.name}`);
         await walk(`${dir}/${e.name}`, depth + 1);
       }
     } catch { /* vanished */ }
   };
-  for (const c of ["memory", "pids", "cpu", "freezer"]) await walk(`/sys/fs/cgroup/${c}`, 0);
-  return { mounts, cgroups: cgroups.filter((c) => c.includes("/ctr-")).sort() };
+  for (const c of ["memory", "pids", "cpu", "freezer", "devices", "unified"]) {
+    await walk(`/sys/fs/cgroup/${c}`, 0);
+  }
+  await walk("/sys/fs/cgroup", 0);
+  return { mounts, cgroups: cgroups.sort() };
 }
 
 export type { RunResult };

@@ -79,7 +79,7 @@ rootTest(
 
 rootTest("runtime: a failed start leaves no mount, cgroup or container behind", async ({ root, image }) => {
   await ok(root, ["run", "--rm", image, "true"]); // supervisor and warm init up
-  const before = await hostSnapshot();
+  const before = await hostSnapshot(root);
   for (
     const args of [
       ["run", "--rm", image, "nope"],
@@ -91,7 +91,7 @@ rootTest("runtime: a failed start leaves no mount, cgroup or container behind", 
     const r = await ctr(root, args);
     assert(r.code >= 125, `${args.join(" ")} → ${r.code}`);
   }
-  const after = await hostSnapshot();
+  const after = await hostSnapshot(root);
   assertEquals(after.mounts, before.mounts);
   assertEquals(after.cgroups, before.cgroups);
   assertEquals(await ok(root, ["ps", "-aq"]), "");
