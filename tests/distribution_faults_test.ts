@@ -123,14 +123,17 @@ Deno.test("faults: a registry that keeps failing leaves no image, no tag and no 
   }
 });
 
-Deno.test("faults: push survives 503s, a lost PATCH answer and a lost PUT answer", async () => {
+Deno.test("faults: push survives 503s, a failed stream, a lost PATCH answer and a lost PUT answer", async () => {
   const stub = new StubRegistry();
   try {
     const img = buildImage([{ data: randomBytes(40 << 20) }, { data: randomBytes(1000) }]);
     const big = img.layers[0].digest;
     const rule: FaultRule = (req, url, seen) => {
       if (req.method === "POST" && seen === 0) return { kind: "status", status: 503 };
-      if (req.method === "PATCH" && seen === 0) return { kind: "lose-answer" };
+      // the streamed PATCH is refused: the rest goes in chunks, the first chunk's answer is lost
+      if (req.method === "PATCH" && seen === 0) return { kind: "status", status: 503 };
+      if (req.method === "PATCH" && seen === 1) return { kind: "lose-answer" };
+
       if (req.method === "PUT" && url.searchParams.get("digest") === big && seen === 0) {
         return { kind: "lose-answer" };
       }
@@ -147,6 +150,8 @@ Deno.test("faults: push survives 503s, a lost PATCH answer and a lost PUT answer
         assertEquals(stub.blobs.get(big), img.layers[0].bytes);
         assertEquals(stub.manifests.get("f/app")?.get("1")?.bytes, img.manifest.bytes);
         assert(proxy.log.some((x) => x.fault === "lose-answer" && x.method === "PATCH"));
+        // after the refused stream, chunks with Content-Range took over
+        assert(stub.requests("PATCH").some((l) => l.headers.get("content-range")?.startsWith("0-")));
       }));
   } finally {
     await stub.close();

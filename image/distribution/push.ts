@@ -33,7 +33,10 @@ import { type Progress, silentProgress } from "./progress.ts";
 import { Limiter, shortId } from "./pull.ts";
 import { Repository, type UploadSession, UploadSessionLostError } from "./repository.ts";
 
-/** Blobs up to this size are uploaded in one PUT; larger ones in PATCH chunks of this size. */
+/**
+ * Blobs up to this size are uploaded in one PUT; larger ones are streamed in one PATCH, or,
+ * after a failure, sent in PATCH chunks of this size.
+ */
 export const DEFAULT_CHUNK_SIZE = 32 << 20;
 
 /** Options of {@linkcode pushImage}. */
@@ -45,6 +48,11 @@ export interface PushOptions {
   /** Blobs uploaded at once (default: config's `max-concurrent-uploads`). */
   concurrency?: number;
   chunkSize?: number;
+  /**
+   * Send blobs larger than the chunk size as one streamed PATCH (default true); after a
+   * failure, or with false, the rest goes in chunks.
+   */
+  stream?: boolean;
   /** Push every local tag of the repository (`-a`). */
   allTags?: boolean;
   fetch?: typeof fetch;
@@ -76,6 +84,31 @@ async function readRange(content: ContentStore, digest: string, offset: number, 
   } finally {
     f.close();
   }
+}
+
+/** A blob's bytes from `offset` on, as a stream. */
+function blobStream(content: ContentStore, digest: string, offset: number): ReadableStream<Uint8Array> {
+  let file: Deno.FsFile | undefined;
+  return new ReadableStream<Uint8Array>({
+    type: "bytes",
+    async start() {
+      file = await content.open(digest);
+      await file.seek(offset, Deno.SeekMode.Start);
+    },
+    async pull(c) {
+      const buf = new Uint8Array(1 << 20);
+      const n = await file!.read(buf);
+      if (n === null) {
+        file!.close();
+        c.close();
+        return;
+      }
+      c.enqueue(buf.subarray(0, n));
+    },
+    cancel() {
+      file?.close();
+    },
+  });
 }
 
 /**
@@ -152,6 +185,7 @@ export async function pushImage(
     await pushBlobs(repo, store, blobs, p.manifest.config.digest, sources, progress, {
       concurrency: options.concurrency ?? config.maxConcurrentUploads,
       chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
+      stream: options.stream ?? true,
     });
     for (const b of blobs) done.add(b.digest);
     const echoed = await repo.putManifest(p.tag, p.bytes, p.mediaType);
@@ -182,7 +216,7 @@ async function pushBlobs(
   configDigest: string,
   sources: Map<string, string>,
   progress: Progress,
-  options: { concurrency: number; chunkSize: number },
+  options: { concurrency: number; chunkSize: number; stream: boolean },
 ): Promise<void> {
   const shown = (d: Descriptor) => d.digest !== configDigest;
   for (const d of blobs) if (shown(d)) progress.update(shortId(d.digest), "Preparing");
@@ -210,7 +244,7 @@ async function pushBlob(
   d: Descriptor,
   from: string | undefined,
   progress: Progress,
-  options: { chunkSize: number },
+  options: { chunkSize: number; stream: boolean },
 ): Promise<void> {
   const id = shortId(d.digest);
   if (await repo.hasBlob(d.digest)) {
@@ -239,6 +273,8 @@ async function pushBlob(
     try {
       await repo.upload(session, d.digest, size, (o, n) => readRange(store.content, d.digest, o, n), {
         chunkSize: options.chunkSize,
+        stream: options.stream ? (o) => blobStream(store.content, d.digest, o) : undefined,
+
         onBytes: (n) => progress.update(id, "Pushing", { current: n, total: size }),
       });
       break;

@@ -340,22 +340,33 @@ export class Repository {
   async uploadStatus(location: string): Promise<UploadSession> {
     const res = await this.client.request(location, { scopes: this.scopes });
     await res.body?.cancel().catch(() => {});
-    const held = uploadedBytes(res.headers.get("range")) ?? 0;
+    // `0-0` is what registries send for an empty session too (the spec's range is
+    // inclusive, so it cannot say "nothing"): read it as nothing — resending one byte is
+    // harmless, skipping one is not.
+    const range = res.headers.get("range");
+    const held = range !== null && /^\s*(bytes[= ])?0-0\s*$/.test(range) ? 0 : uploadedBytes(range) ?? 0;
+
     return { location: this.client.url(res.headers.get("location") ?? location), offset: held };
   }
 
   /**
    * Uploads a blob into a session and completes it. Blobs up to `chunkSize` go in the final
-   * PUT (monolithic); larger ones as PATCH chunks with `Content-Range`, each followed to the
-   * `Location` the registry returns. A chunk that fails is resumed from the offset the
-   * registry reports.
+   * PUT (monolithic). Larger ones are streamed in one PATCH when `stream` is given (fastest:
+   * no round trip per chunk), else — and after a failed stream — sent as PATCH chunks with
+   * `Content-Range`, each followed to the `Location` the registry returns. A failure resumes
+   * from the offset the registry reports; a session that cannot say throws
+   * {@linkcode UploadSessionLostError}.
    */
   async upload(
     session: UploadSession,
     digest: string,
     size: number,
     read: (offset: number, length: number) => Promise<Uint8Array<ArrayBuffer>>,
-    options: { chunkSize: number; onBytes?: OnBytes },
+    options: {
+      chunkSize: number;
+      onBytes?: OnBytes;
+      stream?: (offset: number) => ReadableStream<Uint8Array>;
+    },
   ): Promise<void> {
     let { location, offset } = session;
     const put = async (body: Uint8Array<ArrayBuffer>) => {
@@ -389,6 +400,38 @@ export class Repository {
       options.onBytes?.(size);
       return;
     }
+    if (options.stream && offset === 0) {
+      // One streamed PATCH (chunked transfer encoding), then the closing PUT.
+      let sent = 0;
+      const counted = options.stream(0).pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, c) {
+            sent += chunk.length;
+            options.onBytes?.(sent);
+            c.enqueue(chunk);
+          },
+        }),
+      );
+      try {
+        const res = await this.client.request(location, {
+          method: "PATCH",
+          scopes: this.scopes,
+          headers: { "Content-Type": "application/octet-stream" },
+          body: counted,
+        });
+        await res.body?.cancel().catch(() => {});
+        location = this.client.url(res.headers.get("location") ?? location);
+        offset = uploadedBytes(res.headers.get("range")) ?? size;
+      } catch (e) {
+        if (!isNetworkError(e) && !(e instanceof RegistryError)) throw e;
+        try {
+          ({ location, offset } = await this.uploadStatus(location));
+        } catch (s) {
+          throw new UploadSessionLostError(`Upload session of ${digest} lost: ${errorText(s)}`);
+        }
+      }
+    }
+
     let failures = 0;
     // The next chunk is read from disk while the current one is on the wire.
     let ahead: { offset: number; bytes: Promise<Uint8Array<ArrayBuffer>> } | undefined;
