@@ -110,9 +110,16 @@ const imagesSpec: CommandSpec = {
       }
       const rows: Record<string, string>[] = [];
       const { imageSizes } = await import("../image/image_inspect.ts");
-      for (const rec of images.list()) {
-        const image = await images.load(rec.digest).catch(() => undefined);
-        if (!image) continue;
+      // Newest first by the image's own creation time, as Docker sorts.
+      const loaded = (await Promise.all(
+        images.list().map((rec) => images.load(rec.digest).catch(() => undefined)),
+      ))
+        .filter((i) => i !== undefined)
+        .sort((a, b) =>
+          (Date.parse(b.config.created ?? "") || 0) - (Date.parse(a.config.created ?? "") || 0)
+        );
+      for (const image of loaded) {
+        const rec = image;
         const size = imageSizes(image, snapshots).total;
         const id = flags["no-trunc"] ? rec.configDigest : rec.configDigest.slice(7, 19);
         const labels = image.config.config?.Labels ?? {};

@@ -30,8 +30,9 @@
  * const snapshots = SnapshotStore.open(root, images);
  * const image = await images.load("busybox");
  * const rootfs = await snapshots.prepare(image, { holder: `container:${id}` });
- * // overlay: lowerdir=rootfs.lowerDirs.join(":") — or, if that exceeds the page size,
- * // chdir(rootfs.snapshotsDir) on the mounting thread and use rootfs.relativeLowerDirs.
+ * const { data, cwd } = overlayMountData(rootfs, upperDir, workDir);
+ * // absolute lower dirs when they fit in a page; else relative ones: chdir(cwd) first on
+ * // the mounting thread (the kernel resolves them against the caller's working directory).
  * ```
  *
  * @module
@@ -144,6 +145,37 @@ export function chainIds(diffIds: string[]): string[] {
     out.push(prev === undefined ? d : `sha256:${createHash("sha256").update(`${prev} ${d}`).digest("hex")}`);
   }
   return out;
+}
+
+/** Mount data longer than this does not fit the kernel's one page (minus a margin). */
+const MOUNT_DATA_MAX = 4000;
+
+/**
+ * The overlayfs mount data for a prepared rootfs with a container's upper and work dirs:
+ * absolute lower dirs when they fit in one page, else relative ones with `cwd` — the
+ * directory the mounting thread must `chdir` into first (and back afterwards).
+ *
+ * @example
+ * ```ts
+ * const { data, cwd } = overlayMountData(rootfs, `${c}/upper`, `${c}/work`);
+ * if (cwd) libc.chdir(cwd);
+ * libc.mount("overlay", `${c}/rootfs`, "overlay", 0, data);
+ * ```
+ */
+export function overlayMountData(
+  rootfs: PreparedRootfs,
+  upperDir?: string,
+  workDir?: string,
+  extra = "",
+): { data: string; cwd?: string } {
+  const tail = `${upperDir ? `,upperdir=${upperDir},workdir=${workDir}` : ""}${extra ? `,${extra}` : ""}`;
+  const absolute = `lowerdir=${rootfs.lowerDirs.join(":")}${tail}`;
+  if (absolute.length <= MOUNT_DATA_MAX) return { data: absolute };
+  const relative = `lowerdir=${rootfs.relativeLowerDirs.join(":")}${tail}`;
+  if (relative.length > MOUNT_DATA_MAX) {
+    throw new RangeError(`Overlay mount data of ${relative.length} bytes does not fit in one page`);
+  }
+  return { data: relative, cwd: rootfs.snapshotsDir };
 }
 
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";

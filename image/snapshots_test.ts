@@ -8,7 +8,7 @@ import {
 import { fixture, IS_ROOT, withRoot } from "../tests/helpers.ts";
 import { case06Layer1, case06Layer2, dir, file, layer, storeImage, symlink } from "../tests/layers.ts";
 import { ImageStore } from "./image_store.ts";
-import { chainIds, SnapshotStore } from "./snapshots.ts";
+import { chainIds, overlayMountData, SnapshotStore } from "./snapshots.ts";
 import { LayerError } from "./unpack.ts";
 import { digestOf } from "./digest.ts";
 
@@ -245,18 +245,23 @@ Deno.test("a 128-layer image mounts with relative lower dirs that fit in one pag
       await storeImage(images, layers, "tall:1", { compression: "none" });
       const r = await snapshots.prepare(await images.load("tall:1"));
       assertEquals(r.lowerDirs.length, 128);
-      const option = `lowerdir=${r.relativeLowerDirs.join(":")}`;
-      assert(option.length < 4096 - 200, `mount data ${option.length} bytes leaves room for upper/work dirs`);
       assert(
         r.lowerDirs.join(":").length > 4096,
         "the absolute form would not fit (this test would prove nothing)",
+      );
+      const { data: option, cwd: mountCwd } = overlayMountData(r);
+      assertEquals(mountCwd, r.snapshotsDir);
+      assertEquals(option, `lowerdir=${r.relativeLowerDirs.join(":")}`);
+      assert(
+        option.length < 4096 - 1000,
+        `mount data ${option.length} bytes leaves room for upper/work dirs`,
       );
       await Deno.mkdir(`${state}/merged`);
       const { libc } = await import("../ffi/libc.ts");
       const { MS } = await import("../ffi/constants.ts");
       const cwd = Deno.cwd();
       // Paths in mount data resolve against the caller's working directory.
-      Deno.chdir(r.snapshotsDir);
+      Deno.chdir(mountCwd!);
       try {
         libc.mount("overlay", `${state}/merged`, "overlay", MS.RDONLY, option);
       } finally {
