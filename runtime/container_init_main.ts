@@ -5,7 +5,8 @@
  *
  * Protocol with the parent (see `init_process.ts`):
  * - argv[0] is a path (`/proc/<parent>/fd/<n>`) that reopens the parent's status pipe; the
- *   init opens it close-on-exec and writes `R` when it is ready for a spec.
+ *   init opens it close-on-exec, runs the setup once without effects (`init_warmup.ts`: V8
+ *   then has the code compiled) and writes `R` when it is ready for a spec.
  * - fd 0 carries the spec: a 4-byte big-endian length and JSON. After it, fd 0 is the
  *   container's stdin (or is replaced by /dev/null). End of file instead of a spec means
  *   "not needed": the init exits quietly.
@@ -19,6 +20,7 @@ import { O } from "../ffi/constants.ts";
 import { InitError, setupContainer } from "./container_init.ts";
 import type { InitSpec } from "./init_spec.ts";
 import { realInitSyscalls } from "./init_syscalls.ts";
+import { warmUp } from "./init_warmup.ts";
 
 function readExactly(fd: number, n: number): Uint8Array<ArrayBuffer> | null {
   const buf = new Uint8Array(n);
@@ -41,6 +43,7 @@ function fail(statusFd: number, code: number, message: string): never {
 /** Runs the init with the status pipe at `statusPath`. */
 export async function initMain(statusPath: string): Promise<void> {
   const statusFd = libc.open(statusPath, O.WRONLY | O.CLOEXEC);
+  warmUp();
   libc.write(statusFd, new TextEncoder().encode("R"));
   const header = readExactly(0, 4);
   if (!header) Deno.exit(0);

@@ -13,11 +13,12 @@
  */
 import { libc } from "../ffi/libc.ts";
 import { IOCTL, parseSignal } from "../ffi/constants.ts";
-import { ConflictError } from "../errors.ts";
-import type { ImageStore } from "../image/image_store.ts";
+import { ConflictError, NotFoundError } from "../errors.ts";
+import type { ImageStore, LoadedImage } from "../image/image_store.ts";
 import type { SnapshotStore } from "../image/snapshots.ts";
 import type { AttachClient } from "./attach.ts";
 import { ContainerCgroup } from "./container_cgroup.ts";
+import { stopwatch } from "./trace.ts";
 import { type CreateRequest, mergeEnv, mergeImageConfig } from "./container_config.ts";
 import { LogWriter, passes, readLogs } from "./container_logs.ts";
 import { confinementFor, filterResolvConf, hostsFile, processSpec } from "./container_spec.ts";
@@ -138,21 +139,49 @@ export class ContainerManager {
 
   // ---------------------------------------------------------------- create
 
+  #images = new Map<string, LoadedImage>();
+
+  /** An image by reference; manifests and configs never change, so they are cached by digest. */
+  async #loadImage(ref: string): Promise<LoadedImage> {
+    try {
+      const rec = this.#host.images.find(ref);
+      let image = this.#images.get(rec.digest);
+      if (!image) {
+        image = await this.#host.images.load(rec.digest);
+        if (this.#images.size > 64) this.#images.clear();
+        this.#images.set(rec.digest, image);
+      }
+      return { ...image, names: rec.names };
+    } catch (e) {
+      if (e instanceof NotFoundError) throw new NotFoundError(`Unable to find image '${ref}' locally`);
+      throw e;
+    }
+  }
+
+  /** Deletes what removals left in the trash (after a crash). */
+  sweepTrash(): void {
+    try {
+      for (const e of Deno.readDirSync(`${this.#host.root}/containers`)) {
+        if (e.name.startsWith(".trash-")) {
+          Deno.remove(`${this.#host.root}/containers/${e.name}`, { recursive: true }).catch(() => {});
+        }
+      }
+    } catch { /* no containers yet */ }
+  }
+
   /** Creates a container (state `created`): resolves the image, makes its directories and volumes. */
   async create(req: CreateRequest): Promise<Container> {
-    const image = await this.#host.images.load(req.image).catch((e) => {
-      if (e?.name === "NotFoundError") {
-        throw Object.assign(e, { message: `Unable to find image '${req.image}' locally` });
-      }
-      throw e;
-    });
+    const t = stopwatch("create");
+    const image = await this.#loadImage(req.image);
     const id = randomHex(32);
     const config = mergeImageConfig(req, image.config, id.slice(0, 12));
     config.Image = req.image;
     const name = req.name || generateName((n) => this.#store.tryFind(n) !== undefined);
     // Every layer unpacked once and shared; the container holds its chain until rm.
+    t.lap("image");
     const rootfs = await this.#host.snapshots.prepare(image, { holder: `container:${id}` });
     const lowerDirs = rootfs.lowerDirs;
+    t.lap("snapshots");
     const hc = structuredClone(req.hostConfig);
     const anonymous: string[] = [];
     const volumeMap: Record<string, string> = {};
@@ -186,24 +215,30 @@ export class ContainerManager {
     };
     const paths = containerPaths(this.#host.root, id);
     try {
+      // A handful of tiny files: synchronous calls cost less than trips to the I/O threads.
       for (const d of [paths.upper, paths.work, paths.rootfs]) {
-        await Deno.mkdir(d, { recursive: true, mode: 0o700 });
+        Deno.mkdirSync(d, { recursive: true, mode: 0o700 });
       }
-      await Deno.chmod(paths.upper, 0o755);
-      await Deno.writeTextFile(paths.hostname, `${config.Hostname}\n`);
+      Deno.chmodSync(paths.upper, 0o755);
+      Deno.writeTextFileSync(paths.hostname, `${config.Hostname}\n`);
+      const hostFile = (p: string) => {
+        try {
+          return Deno.readTextFileSync(p);
+        } catch {
+          return "";
+        }
+      };
       if (hc.NetworkMode === "host") {
-        await Deno.copyFile("/etc/hosts", paths.hosts).catch(() =>
-          Deno.writeTextFile(paths.hosts, hostsFile(config.Hostname))
-        );
-        await Deno.copyFile("/etc/resolv.conf", paths.resolvConf).catch(() =>
-          Deno.writeTextFile(paths.resolvConf, "")
-        );
+        Deno.writeTextFileSync(paths.hosts, hostFile("/etc/hosts") || hostsFile(config.Hostname));
+        Deno.writeTextFileSync(paths.resolvConf, hostFile("/etc/resolv.conf"));
       } else {
-        await Deno.writeTextFile(paths.hosts, hostsFile(config.Hostname));
-        const resolv = await Deno.readTextFile("/etc/resolv.conf").catch(() => "");
-        await Deno.writeTextFile(paths.resolvConf, filterResolvConf(resolv));
+        Deno.writeTextFileSync(paths.hosts, hostsFile(config.Hostname));
+        Deno.writeTextFileSync(paths.resolvConf, filterResolvConf(hostFile("/etc/resolv.conf")));
       }
+      t.lap("files");
       this.#store.insert(c);
+      t.lap("db");
+      t.done();
     } catch (e) {
       await Deno.remove(paths.dir, { recursive: true }).catch(() => {});
       this.#host.snapshots.removeRef(`container:${id}`);
@@ -260,6 +295,7 @@ export class ContainerManager {
       clearTimeout(live.restartTimer);
       this.#live.delete(id);
     }
+    const t = stopwatch("start");
     const paths = containerPaths(this.#host.root, id);
     const cgroup = new ContainerCgroup(this.#host.root, id);
     let init: InitProcess | undefined;
@@ -281,7 +317,9 @@ export class ContainerManager {
     };
     try {
       const volumeSources = await this.#prepareVolumes(c);
+      t.lap("volumes");
       await cgroup.create(c.HostConfig);
+      t.lap("cgroup");
       init = this.#host.takeInit();
       try {
         await init.ready;
@@ -289,7 +327,9 @@ export class ContainerManager {
         init = InitProcess.spawn(); // a warm init that died is replaced by a cold one
         await init.ready;
       }
+      t.lap("init ready");
       await cgroup.join(init.pid);
+      t.lap("join");
       this.#host.tellMonitor(`hold ${init.pid}`);
       let consolePath: string | undefined;
       if (c.Config.Tty) {
@@ -325,7 +365,9 @@ export class ContainerManager {
       }
       l.streams = Promise.all(pumps);
       const keepStdin = c.Config.OpenStdin && !c.Config.Tty;
+      t.lap("spec");
       await init.start(spec, { keepStdin });
+      t.lap("init exec");
       if (keepStdin) l.stdin = init.child.stdin.getWriter();
       if (ptySlave >= 0) {
         libc.close(ptySlave);
@@ -348,6 +390,8 @@ export class ContainerManager {
       this.#store.saveState(id, state);
       child.status.then((s) => this.#onExit(id, s.code));
       for (const cl of clients) cl.send(Frame.STARTED, { id });
+      t.lap("state");
+      t.done();
       return { ...c, State: state };
     } catch (e) {
       await cleanup();
@@ -424,12 +468,17 @@ export class ContainerManager {
     const l = this.#live.get(id);
     if (!l || l.ending) return;
     l.ending = true;
+    const t = stopwatch("exit");
     // Output written just before the exit is still in the pipes: read it to the end, but do
     // not wait forever on a pipe some escaped process still holds.
     await Promise.race([l.streams, sleep(2000)]);
+    t.lap("streams");
     const oom = await l.cgroup.oomKilled();
+    t.lap("oom");
     await l.cgroup.killAll().catch(() => {});
+    t.lap("killAll");
     await l.cgroup.destroy().catch((e) => console.error(`ctr supervisor: ${e.message}`));
+    t.lap("destroy");
     await l.log.close();
     if (l.ptyMaster !== undefined) {
       try {
@@ -464,9 +513,12 @@ export class ContainerManager {
       state.RestartCount = c.State.RestartCount + 1;
     }
     this.#store.saveState(id, state);
+    t.lap("state");
     if (c.HostConfig.AutoRemove) {
       await this.#remove(c, true).catch((e) => console.error(`ctr supervisor: ${e.message}`));
     }
+    t.lap("autoremove");
+    t.done();
     for (const cl of l.clients) cl.finish(Frame.EXIT, { code });
     l.resolveExited(code);
     if (restart) {
@@ -683,9 +735,15 @@ export class ContainerManager {
     this.#store.saveState(c.Id, { ...c.State, Status: "removing" });
     const paths = containerPaths(this.#host.root, c.Id);
     await new ContainerCgroup(this.#host.root, c.Id).destroy().catch(() => {});
-    await Deno.remove(paths.dir, { recursive: true }).catch((e) => {
+    // Out of the way at once (a rename), deleted in the background: the container is gone for
+    // every observer now, and a crash leaves only a trash entry that the next start sweeps.
+    const trash = `${this.#host.root}/containers/.trash-${c.Id}`;
+    try {
+      Deno.renameSync(paths.dir, trash);
+      Deno.remove(trash, { recursive: true }).catch((e) => console.error(`ctr supervisor: ${e.message}`));
+    } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
-    });
+    }
     this.#store.delete(c.Id);
     this.#host.snapshots.removeRef(`container:${c.Id}`);
     if (volumes) {

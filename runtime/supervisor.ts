@@ -197,6 +197,7 @@ export class Supervisor {
       this.#monitorPid = Number(Deno.readTextFileSync(`${this.root}/run/monitor.pid`).trim());
     } catch { /* started without a monitor */ }
     await this.#reconcile();
+    this.manager.sweepTrash();
     const path = socketPath(this.root);
     try {
       Deno.removeSync(path);
