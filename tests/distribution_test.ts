@@ -583,3 +583,45 @@ Deno.test({
         assertEquals(r.code, 0, r.stderr);
       })),
 });
+
+Deno.test("pull: blobs redirected to another host are fetched without the registry's credentials", async () => {
+  const seen: (string | null)[] = [];
+  const img = small();
+  const storage = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    seen.push(req.headers.get("authorization"));
+    const digest = new URL(req.url).pathname.slice(1);
+    const blob = [...img.layers, img.config].find((b) => b.digest === digest);
+    return blob ? new Response(blob.bytes) : new Response("no", { status: 404 });
+  });
+  try {
+    const basic = btoa("dave:pw");
+    const auth: Hook = (req) =>
+      req.headers.get("authorization") === `Basic ${basic}` ? undefined : new Response("{}", {
+        status: 401,
+        headers: { "WWW-Authenticate": 'Basic realm="stub"' },
+      });
+    const hook: Hook = (req, url) => {
+      const m = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(url.pathname);
+      if (!m || req.method !== "GET") return undefined;
+      return new Response(null, {
+        status: 307,
+        headers: { Location: `http://127.0.0.1:${storage.addr.port}/${m[1]}` },
+      });
+    };
+    await withStub({ auth, hook }, (stub) =>
+      withRoot(async (root) => {
+        stub.seed("team/app", "1", img);
+        await Deno.mkdir(`${root}/.docker`);
+        await Deno.writeTextFile(
+          `${root}/.docker/config.json`,
+          JSON.stringify({ auths: { [stub.host]: { auth: basic } } }),
+        );
+        const r = await run(root, ["pull", `${stub.host}/team/app:1`]);
+        assertEquals(r.code, 0, r.stderr);
+        assertEquals(seen.length, 3);
+        assertEquals(seen, [null, null, null]);
+      }));
+  } finally {
+    await storage.shutdown();
+  }
+});
