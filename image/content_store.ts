@@ -94,16 +94,23 @@ export class BlobWriter {
       await Deno.remove(this.#tmp).catch(() => {});
       throw e;
     }
-    this.#file.close();
     const final = this.#store.path(digest);
     try {
-      await Deno.rename(this.#tmp, final);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-      await Deno.mkdir(final.slice(0, final.lastIndexOf("/")), { recursive: true });
-      await Deno.rename(this.#tmp, final);
+      try {
+        await Deno.rename(this.#tmp, final);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        await Deno.mkdir(final.slice(0, final.lastIndexOf("/")), { recursive: true });
+        await Deno.rename(this.#tmp, final);
+      }
+    } finally {
+      // Closing releases a resumable write's lock: only after the rename, so that a writer
+      // waiting for the same digest then finds the blob committed — not a complete ingest
+      // file that it would commit a second time, racing this rename.
+      this.#file.close();
     }
     await syncDir(final.slice(0, final.lastIndexOf("/")));
+
     return { digest, size };
   }
 

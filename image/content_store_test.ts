@@ -68,7 +68,24 @@ Deno.test("content store: a resumable write continues after an interruption", ()
     assertEquals([...Deno.readDirSync(`${s.dir}/ingest`)].length, 0);
   }));
 
+Deno.test("content store: a writer waiting for the same digest sees the blob committed", () =>
+  withStore(async (s) => {
+    const a = await s.writer({ expected: HELLO_DIGEST, resumable: true });
+    await a.write(HELLO);
+    // b waits for a's lock; when it gets it, the blob must already be under its digest
+    const b = s.writer({ expected: HELLO_DIGEST, resumable: true }).then(async (w) => ({
+      w,
+      committed: await s.has(HELLO_DIGEST),
+    }));
+    await a.commit();
+    const got = await b;
+    assertEquals(got.committed, true);
+    await got.w.abort(false);
+    assertEquals(await s.readBytes(HELLO_DIGEST), HELLO);
+  }));
+
 Deno.test("content store: reading a missing blob is NotFoundError; delete reports absence", () =>
+
   withStore(async (s) => {
     await assertRejects(() => s.readBytes(HELLO_DIGEST), NotFoundError);
     assertEquals(await s.delete(HELLO_DIGEST), false);

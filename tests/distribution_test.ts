@@ -625,3 +625,22 @@ Deno.test("pull: blobs redirected to another host are fetched without the regist
     await storage.shutdown();
   }
 });
+
+Deno.test("pull: two pulls of one image into one root at the same time both succeed", () =>
+  withStub({}, (stub) =>
+    withRoot(async (root) => {
+      const img = buildImage([{ "a": randomBytes(1 << 20) }, { "b": randomBytes(2 << 20) }, { c: "c" }]);
+      stub.seed("race/app", "1", img);
+      const name = `${stub.host}/race/app:1`;
+      const [a, b] = await Promise.all([run(root, ["pull", name]), run(root, ["pull", name])]);
+      assertEquals([a.code, b.code], [0, 0], a.stderr + b.stderr);
+      assertEquals(imageDigest(root, name), img.manifest.digest);
+      const images = ImageStore.open(root);
+      try {
+        const { lowerDirs } = await SnapshotStore.open(root, images).prepare(await images.load(name));
+        assertEquals(lowerDirs.length, 3);
+        for await (const d of images.content.list()) assert(await images.content.verify(d), d);
+      } finally {
+        images.close();
+      }
+    })));

@@ -23,6 +23,19 @@ export interface Progress {
   close(): void;
 }
 
+/**
+ * First 12 hex digits of a digest: how Docker names layers in progress output.
+ *
+ * @example
+ * ```ts
+ * shortId("sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"); // "a3ed95caeb02"
+ * ```
+ */
+export function shortId(digest: string): string {
+  const colon = digest.indexOf(":");
+  return digest.slice(colon + 1, colon + 13);
+}
+
 /** A progress sink that shows nothing (`-q`). */
 export const silentProgress: Progress = { update() {}, message() {}, close() {} };
 

@@ -39,7 +39,6 @@ import {
   formatReference,
   parseReference,
   type Reference,
-  repositoryName,
   withDefaultTag,
 } from "../reference.ts";
 import { DEFAULT_RETRY, RegistryClient, type RetryPolicy } from "./client.ts";
@@ -47,7 +46,8 @@ import { registryFetch } from "./tls.ts";
 import { DEFAULT_REGISTRY_CONFIG, type Endpoint, endpointsFor, type RegistryConfig } from "./config.ts";
 import { type Credentials, getCredentials } from "./credentials.ts";
 import { recordBlobSources } from "./origins.ts";
-import { type Progress, silentProgress } from "./progress.ts";
+import { type Progress, shortId, silentProgress } from "./progress.ts";
+import { Limiter } from "./limiter.ts";
 import { type FetchedManifest, Repository } from "./repository.ts";
 
 /**
@@ -93,35 +93,6 @@ export interface PullResult {
   upToDate: boolean;
   /** Blobs downloaded. */
   downloaded: number;
-}
-
-/** First 12 hex digits of a digest: how Docker names layers in progress output. */
-export function shortId(digest: string): string {
-  return digest.slice(digest.indexOf(":") + 1, digest.indexOf(":") + 13);
-}
-
-/** Runs async jobs with at most `limit` at once. */
-export class Limiter {
-  #limit: number;
-  #running = 0;
-  #queue: (() => void)[] = [];
-  constructor(limit: number) {
-    this.#limit = Math.max(1, limit);
-  }
-  /** Whether a job started now would have to wait. */
-  get busy(): boolean {
-    return this.#running >= this.#limit;
-  }
-  async run<T>(job: () => Promise<T>): Promise<T> {
-    if (this.#running >= this.#limit) await new Promise<void>((r) => this.#queue.push(r));
-    this.#running++;
-    try {
-      return await job();
-    } finally {
-      this.#running--;
-      this.#queue.shift()?.();
-    }
-  }
 }
 
 /**
@@ -420,9 +391,4 @@ async function downloadLayer(repo: Repository, content: ContentStore, layer: Des
       throw e;
     }
   }
-}
-
-/** The repository a pull or push talks to, for messages: `127.0.0.1:5000/team/app`. */
-export function remoteName(reference: string): string {
-  return repositoryName(parseReference(reference));
 }

@@ -17,20 +17,14 @@ import { DigestMismatchError, NotFoundError } from "../../errors.ts";
 import type { ContentStore } from "../content_store.ts";
 import type { ImageStore } from "../image_store.ts";
 import { type Descriptor, parseManifestDocument } from "../oci.ts";
-import {
-  formatReference,
-  parseReference,
-  type Reference,
-  repositoryName,
-  withDefaultTag,
-} from "../reference.ts";
+import { formatReference, parseReference, repositoryName, withDefaultTag } from "../reference.ts";
 import { DEFAULT_RETRY, RegistryClient, type RetryPolicy } from "./client.ts";
 import { registryFetch } from "./tls.ts";
 import { DEFAULT_REGISTRY_CONFIG, endpointsFor, type RegistryConfig } from "./config.ts";
 import { type Credentials, getCredentials } from "./credentials.ts";
 import { mountSources, recordBlobSources } from "./origins.ts";
-import { type Progress, silentProgress } from "./progress.ts";
-import { Limiter, shortId } from "./pull.ts";
+import { type Progress, shortId, silentProgress } from "./progress.ts";
+import { Limiter } from "./limiter.ts";
 import { Repository, type UploadSession, UploadSessionLostError } from "./repository.ts";
 
 /**
@@ -287,9 +281,4 @@ async function pushBlob(
     }
   }
   progress.update(id, "Pushed");
-}
-
-/** The repository name a push goes to (for messages). */
-export function pushTarget(reference: string): Reference {
-  return withDefaultTag(parseReference(reference));
 }
