@@ -85,7 +85,6 @@ Deno.test("content store: a writer waiting for the same digest sees the blob com
   }));
 
 Deno.test("content store: reading a missing blob is NotFoundError; delete reports absence", () =>
-
   withStore(async (s) => {
     await assertRejects(() => s.readBytes(HELLO_DIGEST), NotFoundError);
     assertEquals(await s.delete(HELLO_DIGEST), false);
