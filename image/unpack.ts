@@ -30,7 +30,9 @@
  * - device nodes follow {@linkcode UnpackOptions.devices}.
  * Then the syscalls (`openat`, `mkdirat`, `mknodat`, `symlinkat`, `linkat` relative to the
  * root's fd, `O_NOFOLLOW`/`AT_SYMLINK_NOFOLLOW` throughout) run synchronously on the main
- * thread through FFI, which is several times faster than Deno's async per-file ops.
+ * thread through FFI. Measured on the Debian rootfs (6675 entries, 121 MB) on a tmpfs: Deno's
+ * async per-file ops took 0.9–1.9 s for the file operations alone (and cannot lchown or set
+ * a symlink's mtime at all); the synchronous FFI path 0.3–0.8 s including tar parsing.
  *
  * Metadata: numeric owners (`lchown` semantics, never following symlinks), mode bits
  * including setuid/setgid/sticky (chmod after chown, which clears them), xattrs such as
