@@ -25,8 +25,8 @@
  *   a symlink, file or device in the way — planted earlier in this layer, or present in a
  *   lower layer where this layer has no directory of its own — refuses the entry;
  * - hard links must point at a non-directory entry this layer already extracted;
- * - paths with NUL bytes, and xattrs in the `trusted.overlay.` namespace (which would steer
- *   overlayfs), are refused;
+ * - paths with NUL bytes, and xattrs in the `trusted.overlay.`/`user.overlay.` namespaces
+ *   (which would steer overlayfs), are refused;
  * - device nodes follow {@linkcode UnpackOptions.devices}.
  * Then the syscalls (`openat`, `mkdirat`, `mknodat`, `symlinkat`, `linkat` relative to the
  * root's fd, `O_NOFOLLOW`/`AT_SYMLINK_NOFOLLOW` throughout) run synchronously on the main
@@ -497,7 +497,8 @@ export class LayerExtractor implements TarHandler {
 
   #xattrs(h: TarHeader, path: string, fd?: number): void {
     for (const [name, value] of Object.entries(h.xattrs!)) {
-      if (name.startsWith("trusted.overlay.")) {
+      // trusted.overlay.* (and user.overlay.* on userxattr mounts) steer overlayfs itself.
+      if (name.startsWith("trusted.overlay.") || name.startsWith("user.overlay.")) {
         throw refuse(h.name, `the xattr ${name} would change how overlayfs reads the layer`);
       }
       try {

@@ -412,6 +412,11 @@ const tricks: Trick[] = [
     error: "trusted.overlay.redirect",
   },
   {
+    name: "user.overlay xattr (userxattr overlay mounts) smuggled in a PAX record",
+    entries: () => [file("f", "x", { xattrs: { "user.overlay.opaque": new TextEncoder().encode("y") } })],
+    error: "user.overlay.opaque",
+  },
+  {
     name: "NUL byte in a PAX path",
     entries: () => [file(`${"x".repeat(300)}\0/../../outside/secret`, "x")],
     error: "NUL byte",
