@@ -87,12 +87,24 @@ export const commands: CommandSpec[] = [
     ],
     run: ({ flags, args }) =>
       fail(async () => {
-        const { pullImage, listRemoteTags } = await import("../image/distribution/pull.ts");
-        const { certsDirs } = await import("../image/distribution/tls.ts");
-        const { parsePlatform } = await import("../image/oci.ts");
-        const { parseReference, familiarName } = await import("../image/reference.ts");
-        const { loadRegistryConfig } = await import("../image/distribution/config.ts");
-        const { createProgress, silentProgress } = await import("../image/distribution/progress.ts");
+        // One round of imports: loaded side by side, not one after another.
+        const [
+          { pullImage, listRemoteTags },
+          { certsDirs },
+          { parsePlatform },
+          { parseReference, familiarName },
+          { loadRegistryConfig },
+          { createProgress, silentProgress },
+          { snapshotUnpacker },
+        ] = await Promise.all([
+          import("../image/distribution/pull.ts"),
+          import("../image/distribution/tls.ts"),
+          import("../image/oci.ts"),
+          import("../image/reference.ts"),
+          import("../image/distribution/config.ts"),
+          import("../image/distribution/progress.ts"),
+          import("../image/distribution/unpacker.ts"),
+        ]);
         const ref = parseReference(args[0]); // refuses bad names before any network traffic
         const platform = flags.platform ? parsePlatform(String(flags.platform)) : undefined;
         if (flags["all-tags"] && (ref.tag !== undefined || ref.digest !== undefined)) {
@@ -104,8 +116,8 @@ export const commands: CommandSpec[] = [
         const quiet = Boolean(flags.quiet);
         const progress = quiet ? silentProgress : createProgress();
         const store = await openStore();
-        const { snapshotUnpacker } = await import("../image/distribution/unpacker.ts");
-        const unpack = await snapshotUnpacker(root, store);
+        const unpack = snapshotUnpacker(root, store);
+
         try {
           const targets = flags["all-tags"]
             ? (await listRemoteTags(args[0], { config, certsDirs: certs })).map((t) =>

@@ -9,6 +9,7 @@
  * @module
  */
 import type { ImageStore, LoadedImage } from "../image_store.ts";
+import { chainIds, SnapshotStore } from "../snapshots.ts";
 import type { LayerUnpacker } from "./pull.ts";
 
 /**
@@ -35,12 +36,13 @@ export function imagePrefix(image: LoadedImage, n: number): LoadedImage {
  *
  * @example
  * ```ts
- * await pullImage(store, name, { unpack: await snapshotUnpacker(root, store) });
+ * await pullImage(store, name, { unpack: snapshotUnpacker(root, store) });
+
  * ```
  */
-export async function snapshotUnpacker(root: string, store: ImageStore): Promise<LayerUnpacker> {
-  const { SnapshotStore, chainIds } = await import("../snapshots.ts");
+export function snapshotUnpacker(root: string, store: ImageStore): LayerUnpacker {
   const snapshots = SnapshotStore.open(root, store);
+
   return {
     async unpack(image, index) {
       const diffIds = image.config.rootfs.diff_ids;
