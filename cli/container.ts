@@ -9,6 +9,7 @@
  */
 import type { CommandContext, CommandSpec, FlagSpec } from "./flags.ts";
 import { inspectCommand } from "./inspect.ts";
+import { NETWORK_RUN_FLAGS } from "./network_flags.ts";
 import { rootDir } from "./global.ts";
 import { ExitCodeError, NotFoundError } from "../errors.ts";
 
@@ -122,13 +123,7 @@ const runFlags: FlagSpec[] = [
     value: "int",
     description: "Timeout (in seconds) to stop a container",
   },
-  {
-    name: "network",
-    type: "string",
-    value: "network",
-    description: 'Connect a container to a network ("none" or "host")',
-  },
-  { name: "net", type: "string", value: "network", description: "Same as --network", hidden: true },
+  ...NETWORK_RUN_FLAGS,
   { name: "label", short: "l", type: "list", description: "Set meta data on a container" },
   { name: "ulimit", type: "list", value: "ulimit", description: "Ulimit options" },
   { name: "cap-add", type: "list", description: "Add Linux capabilities" },

@@ -249,6 +249,101 @@ const pruneSpec: CommandSpec = {
   }),
 };
 
+/** Asks the supervisor (running containers are changed live), turning failures into exit code 1. */
+function viaSupervisor(
+  fn: (ctx: CommandContext) => Promise<number | void>,
+): (ctx: CommandContext) => Promise<number | void> {
+  return async (ctx) => {
+    try {
+      return await fn(ctx);
+    } catch (e) {
+      if (e instanceof UsageError || e instanceof ExitCodeError) throw e;
+      throw new ExitCodeError(1, e instanceof Error ? e.message : String(e));
+    }
+  };
+}
+
+const connectSpec: CommandSpec = {
+  name: "connect",
+  usage: "[OPTIONS] NETWORK CONTAINER",
+  description: "Connect a container to a network",
+  minArgs: 2,
+  maxArgs: 2,
+  flags: [
+    {
+      name: "alias",
+      type: "list",
+      value: "strings",
+      description: "Add network-scoped alias for the container",
+    },
+    { name: "ip", type: "string", value: "string", description: "IPv4 address (e.g., 172.30.100.104)" },
+  ],
+  run: viaSupervisor(async ({ flags, args }) => {
+    const { request } = await import("../runtime/client.ts");
+    await request(rootDir(), {
+      op: "network.connect",
+      network: args[0],
+      container: args[1],
+      aliases: flags.alias,
+      ip: flags.ip,
+    });
+  }),
+};
+
+const disconnectSpec: CommandSpec = {
+  name: "disconnect",
+  usage: "[OPTIONS] NETWORK CONTAINER",
+  description: "Disconnect a container from a network",
+  minArgs: 2,
+  maxArgs: 2,
+  flags: [{
+    name: "force",
+    short: "f",
+    type: "bool",
+    description: "Force the container to disconnect from a network",
+  }],
+  run: viaSupervisor(async ({ flags, args }) => {
+    const { request } = await import("../runtime/client.ts");
+    await request(rootDir(), {
+      op: "network.disconnect",
+      network: args[0],
+      container: args[1],
+      force: flags.force,
+    });
+  }),
+};
+
+const portSpec: CommandSpec = {
+  name: "port",
+  usage: "CONTAINER [PRIVATE_PORT[/PROTO]]",
+  description: "List port mappings or a specific mapping for the container",
+  minArgs: 1,
+  maxArgs: 2,
+  run: viaSupervisor(async ({ args }) => {
+    const [{ request }, { formatPortLines }] = await Promise.all([
+      import("../runtime/client.ts"),
+      import("../runtime/network/ports.ts"),
+    ]);
+    const r = await request<{ ports: import("../runtime/network/ports.ts").BoundPort[] }>(rootDir(), {
+      op: "port",
+      ref: args[0],
+    });
+    let filter = args[1];
+    if (filter !== undefined) {
+      const [p, proto = "tcp"] = filter.split("/");
+      if (!/^\d+$/.test(p) || (proto !== "tcp" && proto !== "udp")) {
+        throw new ExitCodeError(1, `Invalid port: ${filter}`);
+      }
+      filter = `${Number(p)}/${proto}`;
+    }
+    const lines = formatPortLines(r.ports, filter);
+    if (filter !== undefined && !lines.length) {
+      throw new ExitCodeError(1, `No public port '${filter}' published for ${args[0]}`);
+    }
+    if (lines.length) console.log(lines.join("\n"));
+  }),
+};
+
 async function confirm(question: string): Promise<boolean> {
   await Deno.stdout.write(new TextEncoder().encode(question));
   const buf = new Uint8Array(64);
@@ -263,8 +358,9 @@ export const commands: CommandSpec[] = [
     name: "network",
     usage: "COMMAND",
     description: "Manage networks",
-    subcommands: [createSpec, inspectSpec, lsSpec, pruneSpec, rmSpec],
+    subcommands: [connectSpec, createSpec, disconnectSpec, inspectSpec, lsSpec, pruneSpec, rmSpec],
   },
+  portSpec,
 ];
 
 /** Heading for `ctr help`. */

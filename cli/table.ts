@@ -45,6 +45,7 @@ export const commandTable: Record<string, GroupLoader> = {
   login: distribution,
   logout: distribution,
   network,
+  port: network,
   run: container,
   create: container,
   start: container,

@@ -56,6 +56,8 @@ export interface ContainerConfig {
   Labels: Record<string, string>;
   StopSignal?: string;
   StopTimeout?: number;
+  /** `80/tcp` → {} for every port the image EXPOSEs or `--expose`/`-p` names. */
+  ExposedPorts?: Record<string, Record<string, never>>;
 }
 
 /** The "how to run it" half (Docker's `HostConfig`). */
@@ -79,6 +81,13 @@ export interface HostConfig {
   Ulimits: Ulimit[];
   Privileged: boolean;
   SecurityOpt: string[];
+  /** Network fields (runtime/network/run_flags.ts); absent in records made before networking. */
+  PortBindings?: Record<string, { HostIp: string; HostPort: string }[]>;
+  PublishAllPorts?: boolean;
+  Dns?: string[];
+  DnsSearch?: string[];
+  DnsOptions?: string[];
+  ExtraHosts?: string[];
 }
 
 /** What `create`/`run` send to the supervisor: the user's choices before the image is merged in. */
@@ -98,6 +107,10 @@ export interface CreateRequest {
   labels: Record<string, string>;
   tty: boolean;
   openStdin: boolean;
+  /** `--expose` and `-p` ports (`80/tcp`), merged with the image's ExposedPorts. */
+  exposedPorts?: string[];
+  /** `--network-alias` and `--ip` for the first network. */
+  networking?: { aliases: string[]; ip?: string };
   stopSignal?: string;
   stopTimeout?: number;
   hostConfig: HostConfig;
@@ -198,7 +211,18 @@ export function mergeImageConfig(req: CreateRequest, image: ImageConfig, shortId
     Labels: { ...(ic.Labels ?? {}), ...req.labels },
     StopSignal: req.stopSignal ?? ic.StopSignal,
     StopTimeout: req.stopTimeout,
+    ...exposedPortsOf(ic.ExposedPorts, req.exposedPorts),
   };
+}
+
+function exposedPortsOf(
+  image: Record<string, unknown> | undefined,
+  requested: string[] | undefined,
+): { ExposedPorts?: Record<string, Record<string, never>> } {
+  const keys = [...Object.keys(image ?? {}), ...(requested ?? [])].map((
+    k,
+  ) => (k.includes("/") ? k : `${k}/tcp`));
+  return keys.length ? { ExposedPorts: Object.fromEntries(keys.map((k) => [k, {}])) } : {};
 }
 
 /** The argv the container runs: Entrypoint then Cmd. */

@@ -114,7 +114,8 @@ export function psRow(c: Container, now: number, options: { noTrunc?: boolean } 
     Command: commandText(c, options.noTrunc),
     CreatedAt: createdAt,
     RunningFor: `${humanDuration(now - c.Created)} ago`,
-    Ports: "",
+    // The supervisor's list adds the published ports (runtime/network/attach.ts psPorts).
+    Ports: (c as Container & { Ports?: string }).Ports ?? "",
     State: c.State.Status,
     Status: statusText(c, now),
     Size: "0B",

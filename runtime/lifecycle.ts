@@ -11,6 +11,8 @@
  *
  * @module
  */
+import type { ContainerNetworking } from "./network/attach.ts";
+import type { StartedNetwork } from "./network/service.ts";
 import { libc } from "../ffi/libc.ts";
 import { IOCTL, parseSignal } from "../ffi/constants.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
@@ -79,6 +81,8 @@ export interface ManagerHost {
   tellMonitor(line: string): void;
   /** A ready-to-use init, warm when possible. */
   takeInit(): InitProcess;
+  /** Container networking (runtime/network/attach.ts). */
+  network: ContainerNetworking;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -237,6 +241,12 @@ export class ContainerManager {
       }
       t.lap("files");
       this.#store.insert(c);
+      try {
+        this.#host.network.register(c, req.networking);
+      } catch (e) {
+        this.#store.delete(c.Id);
+        throw e;
+      }
       t.lap("db");
       t.done();
     } catch (e) {
@@ -301,7 +311,10 @@ export class ContainerManager {
     let init: InitProcess | undefined;
     let ptyMaster = -1, ptySlave = -1;
     let log: LogWriter | undefined;
+    let net: StartedNetwork | undefined;
     const cleanup = async () => {
+      net?.release();
+      await this.#host.network.stop(id).catch(() => {});
       if (init) {
         try {
           init.child.kill("SIGKILL");
@@ -338,6 +351,8 @@ export class ContainerManager {
         if (tty) setWindowSize(ptyMaster, tty.rows, tty.cols);
       }
       log = await LogWriter.open(paths.log);
+      // Ports, interfaces, addresses and /etc files before the init joins the namespace.
+      net = await this.#host.network.start(c, paths, (ref) => this.#runningRef(ref));
       const spec: InitSpec = buildInitSpec(c, {
         paths,
         volumeSources,
@@ -345,6 +360,7 @@ export class ContainerManager {
         pidsMax: cgroup.pidsMax(c.HostConfig),
         consolePath,
       });
+      spec.network = net.netns;
       let resolveExited!: (code: number) => void;
       const exited = new Promise<number>((r) => resolveExited = r);
       const l: Live = {
@@ -367,6 +383,7 @@ export class ContainerManager {
       const keepStdin = c.Config.OpenStdin && !c.Config.Tty;
       t.lap("spec");
       await init.start(spec, { keepStdin });
+      net.release(); // the init has joined the namespace
       t.lap("init exec");
       if (keepStdin) l.stdin = init.child.stdin.getWriter();
       if (ptySlave >= 0) {
@@ -479,6 +496,8 @@ export class ContainerManager {
     t.lap("killAll");
     await l.cgroup.destroy().catch((e) => console.error(`ctr supervisor: ${e.message}`));
     t.lap("destroy");
+    await this.#host.network.stop(id).catch((e) => console.error(`ctr supervisor: ${e.message}`));
+    t.lap("network");
     await l.log.close();
     if (l.ptyMaster !== undefined) {
       try {
@@ -735,6 +754,7 @@ export class ContainerManager {
     this.#store.saveState(c.Id, { ...c.State, Status: "removing" });
     const paths = containerPaths(this.#host.root, c.Id);
     await new ContainerCgroup(this.#host.root, c.Id).destroy().catch(() => {});
+    await this.#host.network.forget(c.Id);
     // Out of the way at once (a rename), deleted in the background: the container is gone for
     // every observer now, and a crash leaves only a trash entry that the next start sweeps.
     const trash = `${this.#host.root}/containers/.trash-${c.Id}`;
@@ -953,6 +973,13 @@ export class ContainerManager {
         } catch { /* gone */ }
       }
     }
+  }
+
+  /** A running container by name or id (for `--network container:NAME`). */
+  #runningRef(ref: string): { id: string; pid: number } | undefined {
+    const c = this.#store.tryFind(ref);
+    const pid = c && this.pidOf(c.Id);
+    return c && pid ? { id: c.Id, pid } : undefined;
   }
 
   /** The live pid of a running container (for top, stats, cp). */

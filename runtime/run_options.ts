@@ -7,6 +7,7 @@
  * @module
  */
 import { parseSignal, RLIMIT } from "../ffi/constants.ts";
+import { parseNetworkRunFlags } from "./network/run_flags.ts";
 import {
   type CreateRequest,
   defaultHostConfig,
@@ -389,12 +390,10 @@ export function buildCreateRequest(flags: RunFlags, args: string[], host: RunOpt
   if (hc.AutoRemove && hc.RestartPolicy.Name !== "no") {
     throw new TypeError("Conflicting options: --restart and --rm");
   }
-  const network = str(flags.network) ?? "none";
-  if (network !== "none" && network !== "host") {
-    throw new TypeError(`network ${network} not found (this ctr supports --network none and host)`);
-  }
-  hc.NetworkMode = network;
-  if (network === "host" && str(flags.hostname)) {
+  // Network flags: runtime/network/run_flags.ts (the network exists is checked at create).
+  const net = parseNetworkRunFlags(flags);
+  Object.assign(hc, net.hostConfig);
+  if (hc.NetworkMode === "host" && str(flags.hostname)) {
     throw new TypeError("Conflicting options: hostname and the network mode");
   }
   for (const v of list(flags.volume)) {
@@ -438,5 +437,7 @@ export function buildCreateRequest(flags: RunFlags, args: string[], host: RunOpt
     stopSignal,
     stopTimeout,
     hostConfig: hc,
+    exposedPorts: net.exposedPorts,
+    networking: net.networking,
   };
 }

@@ -12,6 +12,8 @@
  *
  * @module
  */
+import { ContainerNetworking } from "./network/attach.ts";
+import { networkSchema } from "./network/store.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
 import { libc } from "../ffi/libc.ts";
 import { O } from "../ffi/constants.ts";
@@ -54,6 +56,7 @@ export class Supervisor {
   readonly store: ContainerStore;
   readonly volumes: VolumeStore;
   readonly manager: ContainerManager;
+  readonly network: ContainerNetworking;
   #warm: InitProcess[] = [];
   #warmTarget = 1;
   #listener?: Deno.Listener;
@@ -62,9 +65,10 @@ export class Supervisor {
 
   private constructor(root: string) {
     this.root = root;
-    this.images = ImageStore.open(root, [containerSchema]);
+    this.images = ImageStore.open(root, [containerSchema, networkSchema]);
     this.store = new ContainerStore(this.images.db);
     this.volumes = new VolumeStore(root, this.images.db);
+    this.network = new ContainerNetworking(root, this.images.db);
     this.manager = new ContainerManager({
       root,
       images: this.images,
@@ -73,6 +77,7 @@ export class Supervisor {
       volumes: this.volumes,
       tellMonitor: (line) => this.#tellMonitor(line),
       takeInit: () => this.#takeInit(),
+      network: this.network,
     });
   }
 
@@ -121,7 +126,17 @@ export class Supervisor {
         } catch { /* torn */ }
       }
     } catch { /* none */ }
-    for (const c of this.store.list()) {
+    // Networking first: what dead containers held is released before any of them restarts.
+    const all = this.store.list();
+    const running = new Map(
+      all.filter((c) =>
+        (c.State.Status === "running" || c.State.Status === "paused") && c.State.Pid > 0 &&
+        this.#alive(c.State.Pid, c.State.PidStartTime)
+      ).map((c) => [c.Id, c.State.Pid]),
+    );
+    await this.network.recover(running, new Set(all.map((c) => c.Id)))
+      .catch((e) => console.error(`ctr supervisor: network recovery: ${e.message}`));
+    for (const c of all) {
       const s = c.State;
       if (s.Status !== "running" && s.Status !== "paused" && s.Status !== "restarting") continue;
       if (s.Status !== "restarting" && s.Pid > 0 && this.#alive(s.Pid, s.PidStartTime)) {
@@ -213,6 +228,7 @@ export class Supervisor {
   async #shutdown(killContainers: boolean): Promise<never> {
     this.#tellMonitor("stop");
     if (killContainers) await this.manager.killAll();
+    await this.network.close();
     for (const w of this.#warm) await w.discard().catch(() => {});
     try {
       this.#listener?.close();
@@ -343,7 +359,11 @@ export class Supervisor {
         return false;
       }
       case "list":
-        await reply({ ok: true, now: Date.now(), containers: this.store.list() });
+        await reply({
+          ok: true,
+          now: Date.now(),
+          containers: this.store.list().map((c) => ({ ...c, Ports: this.network.psPorts(c) })),
+        });
         return false;
       case "find": {
         const c = this.store.find(ref);
@@ -358,7 +378,37 @@ export class Supervisor {
       case "inspect": {
         const c = this.store.find(ref);
         const vols = new Map(Object.entries(c.VolumeMap).map(([t, n]) => [t, this.volumes.dataPath(n)]));
-        await reply({ ok: true, container: inspectContainer(c, containerPaths(this.root, c.Id), vols) });
+        const doc = inspectContainer(c, containerPaths(this.root, c.Id), vols);
+        doc.NetworkSettings = this.network.settings(c, m.pidOf(c.Id) ?? 0);
+        await reply({ ok: true, container: doc });
+        return false;
+      }
+      case "port": {
+        const c = this.store.find(ref);
+        await reply({
+          ok: true,
+          running: m.pidOf(c.Id) !== undefined,
+          ports: this.network.service.ports(c.Id),
+        });
+        return false;
+      }
+      case "network.connect":
+      case "network.disconnect": {
+        const c = this.store.find(String(req.container ?? ""));
+        await m.withLock(c.Id, async () => {
+          const pid = m.pidOf(c.Id);
+          if (req.op === "network.disconnect") {
+            this.network.service.disconnect(c.Id, String(req.network ?? ""), req.force === true);
+          } else {
+            await this.network.service.connect(c.Id, c.Name, String(req.network ?? ""), {
+              aliases: (req.aliases as string[] | undefined) ?? [],
+              ip: (req.ip as string | undefined) || undefined,
+              running: pid ? `/proc/${pid}/ns/net` : undefined,
+              dns: c.HostConfig.Dns,
+            });
+          }
+        });
+        await reply({ ok: true });
         return false;
       }
       case "rename": {

@@ -10,6 +10,7 @@ import { libc } from "../ffi/libc.ts";
 import { cgroupParentFor, detectCgroupLayout } from "./cgroups/mod.ts";
 import { request, supervisorRunning } from "./client.ts";
 import { ContainerCgroup } from "./container_cgroup.ts";
+import { teardownRootNetwork } from "./network/teardown.ts";
 
 function ownedPid(file: string, root: string): number | undefined {
   try {
@@ -51,6 +52,12 @@ export async function teardownRoot(root: string): Promise<void> {
     const cg = new ContainerCgroup(root, id);
     await cg.killAll().catch(() => {});
     await cg.destroy().catch(() => {}); // the per-root parent goes with the last one
+  }
+  // Interfaces and rules a supervisor killed above could not take down itself.
+  try {
+    teardownRootNetwork(root);
+  } catch (e) {
+    console.error(`ctr: network teardown of ${root}: ${(e as Error).message}`);
   }
 }
 

@@ -23,6 +23,9 @@ rootTest(
       "--rm",
       "--hostname",
       "box1",
+      // Only its own loopback (the default bridge network would add eth0).
+      "--network",
+      "none",
       image,
       "sh",
       "-c",

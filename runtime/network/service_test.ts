@@ -17,6 +17,7 @@ import { freeSubnet, ipJson, uniqueName } from "../../tests/net.ts";
 import { openDatabase } from "../../image/db.ts";
 import { buildQuery, parseAnswers } from "./dns_message.ts";
 import { firewallTableName } from "./firewall.ts";
+import { hostVethName } from "./bridge.ts";
 import { PortInUseError } from "./port_proxy.ts";
 import { parsePublish } from "./ports.ts";
 import { NetworkService } from "./service.ts";
@@ -114,9 +115,10 @@ async function fetchText(url: string): Promise<string> {
 }
 
 /** What this test created on the host: links, addresses, routes and the nft table. */
-async function hostState(names: { bridges: string[]; subnets: string[]; table: string }) {
+async function hostState(names: { bridges: string[]; subnets: string[]; table: string; veths?: string[] }) {
+  // Only this test's own links: other tests create bridges and veths at the same time.
   const links = (await ipJson(null, ["link"])).map((l) => String(l.ifname))
-    .filter((n) => names.bridges.includes(n) || /^ve[0-9a-f]{12}$/.test(n));
+    .filter((n) => names.bridges.includes(n) || (names.veths ?? []).includes(n));
   const prefixes = names.subnets.map((s) => s.split(".").slice(0, 3).join(".") + ".");
   const addrs = (await ipJson(null, ["addr"])).flatMap((a) =>
     ((a.addr_info as { local: string }[]) ?? []).map((i) => i.local)
@@ -144,7 +146,12 @@ Deno.test({
       const front = svc.createNetwork({ name: "front", subnet: s1.subnet, bridge: uniqueName("ctrt") });
       const back = svc.createNetwork({ name: "back", subnet: s2.subnet, bridge: uniqueName("ctrt") });
       const table = firewallTableName(env.root);
-      const names = { bridges: [front.bridge!, back.bridge!], subnets: [s1.subnet, s2.subnet], table };
+      const veths = [
+        hostVethName("a".repeat(64), front.id),
+        hostVethName("b".repeat(64), front.id),
+        hostVethName("c".repeat(64), back.id),
+      ];
+      const names = { bridges: [front.bridge!, back.bridge!], subnets: [s1.subnet, s2.subnet], table, veths };
       const before = await hostState(names);
       assertEquals(before, { links: [], addrs: [], routes: [], table: "" });
 
@@ -374,7 +381,7 @@ Deno.test({
       const { svc } = env;
       const s = await freeSubnet();
       const bridge = uniqueName("ctrt");
-      svc.createNetwork({ name: "many", subnet: s.subnet, bridge });
+      const many = svc.createNetwork({ name: "many", subnet: s.subnet, bridge });
       const ids = Array.from({ length: 50 }, (_, i) => i.toString(16).padStart(64, "0"));
       for (const id of ids) {
         svc.register({ containerId: id, containerName: `c${id.slice(-2)}`, networkMode: "many" });
@@ -391,7 +398,12 @@ Deno.test({
       await Promise.all(ids.map((id) => svc.forget(id)));
       for (const s of started) s.release();
       assertEquals(
-        await hostState({ bridges: [bridge], subnets: [s.subnet], table: firewallTableName(env.root) }),
+        await hostState({
+          bridges: [bridge],
+          subnets: [s.subnet],
+          table: firewallTableName(env.root),
+          veths: ids.map((id) => hostVethName(id, many.id)),
+        }),
         {
           links: [],
           addrs: [],
@@ -445,7 +457,7 @@ Deno.test({
       const { svc } = env;
       const s = await freeSubnet();
       const bridge = uniqueName("ctrt");
-      svc.createNetwork({ name: "rec", subnet: s.subnet, bridge });
+      const rec = svc.createNetwork({ name: "rec", subnet: s.subnet, bridge });
       for (const id of ["7", "8"]) {
         svc.register({ containerId: id.repeat(64), containerName: `c${id}`, networkMode: "rec" });
       }
@@ -493,7 +505,12 @@ Deno.test({
         assertEquals(await fetchText(`http://127.0.0.1:${port}/`), "hello from httpd\n");
         await svc2.forget("7".repeat(64));
         assertEquals(
-          await hostState({ bridges: [bridge], subnets: [s.subnet], table: firewallTableName(env.root) }),
+          await hostState({
+            bridges: [bridge],
+            subnets: [s.subnet],
+            table: firewallTableName(env.root),
+            veths: ["7", "8"].map((id) => hostVethName(id.repeat(64), rec.id)),
+          }),
           {
             links: [],
             addrs: [],
