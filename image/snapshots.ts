@@ -395,6 +395,46 @@ export class SnapshotStore {
     }
   }
 
+  /**
+   * Records `dir` — a directory that already holds the layer `diffId` in lower-dir form,
+   * such as a build step's overlay upper dir — as the snapshot of that layer on top of the
+   * chain `parent`, by moving it into place: the layer blob just written from it is not
+   * unpacked again. The caller vouches that `dir` holds what the blob holds (owners, modes,
+   * mtimes, whiteouts as 0/0 devices, opaque xattrs; no other `*.overlay.*` xattrs), and
+   * that its root directory has the metadata of the root below.
+   *
+   * `dir` must be on the store's filesystem: otherwise the move fails (EXDEV) and `dir` is
+   * left untouched, so the caller can fall back to unpacking the blob. When the chain is
+   * recorded already, `dir` is removed and the existing snapshot returned. Callers hold the
+   * GC lease (`gc.ts`), as for any write that is recorded afterwards.
+   *
+   * @example
+   * ```ts
+   * const blob = await writeLayerBlob(images.content, upperDir, { sourceDateEpoch: 0 });
+   * await snapshots.adopt(upperDir, { parent: topChainId, diffId: blob.diffId, size });
+   * ```
+   */
+  async adopt(
+    dir: string,
+    layer: { parent?: string; diffId: string; size: number },
+  ): Promise<SnapshotRecord> {
+    parseDigest(layer.diffId);
+    if (layer.parent) {
+      const below = this.get(layer.parent);
+      if (!below || !(await exists(this.path(below.id)))) {
+        throw new NotFoundError(`Snapshot ${layer.parent} does not exist`);
+      }
+    }
+    await Deno.mkdir(`${this.dir}/tmp`, { recursive: true, mode: 0o700 });
+    const tmp = `${this.dir}/tmp/${randomId(12)}`;
+    await Deno.rename(dir, tmp);
+    const { compression: _, ...rec } = await this.#commitUnlessRecorded(tmp, {
+      ...layer,
+      compression: "none",
+    });
+    return rec;
+  }
+
   async #commitUnlessRecorded(
     tmp: string,
     s: { parent?: string; diffId: string; size: number; compression: Compression },

@@ -63,6 +63,36 @@ Deno.test("prepare unpacks each layer once and shares snapshots between images (
   });
 });
 
+Deno.test("adopt moves a ready layer dir into place instead of unpacking its blob (root)", root, async () => {
+  await withRoot(async (state) => {
+    const { images, snapshots } = open(state);
+    try {
+      await storeImage(images, [layer(dir("etc/"), file("etc/os", "test"))], "base:1");
+      const base = await snapshots.prepare(await images.load("base:1"));
+      const ready = await Deno.makeTempDir({ dir: state });
+      await Deno.writeTextFile(`${ready}/made`, "by a build step");
+      const diffId = digestOf("pretend layer");
+      const rec = await snapshots.adopt(ready, { parent: base.topChainId, diffId, size: 15 });
+      assertEquals(rec.chainId, chainIds([base.chainIds[0], diffId])[1]);
+      assertEquals(rec.parent, base.topChainId);
+      assertEquals(rec.size, 15);
+      assertEquals(await Deno.readTextFile(`${snapshots.path(rec.id)}/made`), "by a build step");
+      await assertRejects(() => Deno.lstat(ready), Deno.errors.NotFound);
+      // The same chain again: the existing snapshot wins, the new directory is removed.
+      const again = await Deno.makeTempDir({ dir: state });
+      assertEquals((await snapshots.adopt(again, { parent: base.topChainId, diffId, size: 15 })).id, rec.id);
+      await assertRejects(() => Deno.lstat(again), Deno.errors.NotFound);
+      // An unknown parent chain is refused and the directory stays where it was.
+      const orphan = await Deno.makeTempDir({ dir: state });
+      await assertRejects(() => snapshots.adopt(orphan, { parent: digestOf("nope"), diffId, size: 0 }));
+      assert((await Deno.lstat(orphan)).isDirectory);
+      assertEquals(await dirNames(`${state}/snapshots/tmp`), []);
+    } finally {
+      images.close();
+    }
+  });
+});
+
 Deno.test("case 06 through the snapshot store: layer order and markers (root)", root, async () => {
   await withRoot(async (state) => {
     const { images, snapshots } = open(state);
