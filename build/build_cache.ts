@@ -13,6 +13,9 @@ import type { ContentStore } from "../image/content_store.ts";
 import { type Database, migrate, type Schema, transaction } from "../image/db.ts";
 import type { Descriptor } from "../image/oci.ts";
 
+/** The `content_refs` holder (`image/gc.ts`) under which cached layer blobs are pinned. */
+export const BUILD_CACHE_HOLDER = "build-cache";
+
 /** Tables of the build cache. */
 export const buildCacheSchema: Schema = {
   component: "build",
@@ -86,24 +89,29 @@ export class BuildCache {
     });
   }
 
-  /**
-   * Forgets every entry (or those unused since `olderThanMs`), returning the layer blob
-   * digests they named, so the caller can delete the blobs no image uses.
-   */
-  prune(olderThanMs?: number): { entries: number; digests: string[] } {
-    return transaction(this.db, () => {
-      const cutoff = olderThanMs === undefined ? Infinity : Date.now() - olderThanMs;
-      const rows = this.db.prepare("SELECT key, digest, last_used FROM build_cache").all() as unknown as {
+  /** Every entry: key, layer blob digest (null for an empty layer) and last use (ms). */
+  entries(): { key: string; digest: string | null; lastUsed: number }[] {
+    const rows = this.db.prepare("SELECT key, digest, last_used FROM build_cache ORDER BY key")
+      .all() as unknown as {
         key: string;
         digest: string | null;
         last_used: number;
       }[];
-      const gone = rows.filter((r) => Number(r.last_used) < cutoff);
+    return rows.map((r) => ({ key: r.key, digest: r.digest, lastUsed: Number(r.last_used) }));
+  }
+
+  /** Forgets entries by key. */
+  remove(keys: string[]): void {
+    transaction(this.db, () => {
       const del = this.db.prepare("DELETE FROM build_cache WHERE key = ?");
-      for (const r of gone) del.run(r.key);
-      const kept = new Set(rows.filter((r) => !gone.includes(r)).map((r) => r.digest));
-      const digests = [...new Set(gone.map((r) => r.digest).filter((d): d is string => !!d && !kept.has(d)))];
-      return { entries: gone.length, digests };
+      for (const k of keys) del.run(k);
     });
+  }
+
+  /** Layer blob digests the remaining entries name (to pin them against garbage collection). */
+  digests(): string[] {
+    return (this.db.prepare("SELECT DISTINCT digest FROM build_cache WHERE digest IS NOT NULL").all() as {
+      digest: string;
+    }[]).map((r) => r.digest);
   }
 }

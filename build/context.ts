@@ -135,8 +135,9 @@ export async function scanTree(
 }
 
 /**
- * Loads the context at `dir` with the ignore file that applies to `dockerfile` (a path
- * relative to the context, when the Dockerfile lives inside it).
+ * Loads the context at `dir` with the ignore file that applies to `dockerfile`: a path
+ * relative to the context, or an absolute host path (a Dockerfile outside the context);
+ * `<Dockerfile>.dockerignore` beside it wins over the context's `.dockerignore`.
  *
  * @example
  * ```ts
@@ -147,12 +148,17 @@ export async function scanTree(
 export async function loadContext(dir: string, dockerfile?: string): Promise<BuildContext> {
   const abs = await Deno.realPath(dir);
   let ignoreText = "";
-  const candidates = dockerfile
-    ? [`${cleanPath(dockerfile)}.dockerignore`, ".dockerignore"]
-    : [".dockerignore"];
+  const candidates = [`${abs}/.dockerignore`];
+  if (dockerfile) {
+    candidates.unshift(
+      dockerfile.startsWith("/")
+        ? `${dockerfile}.dockerignore`
+        : `${abs}/${cleanPath(dockerfile)}.dockerignore`,
+    );
+  }
   for (const c of candidates) {
     try {
-      ignoreText = await Deno.readTextFile(`${abs}/${c}`);
+      ignoreText = await Deno.readTextFile(c);
       break;
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;

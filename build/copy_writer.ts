@@ -204,8 +204,9 @@ export async function writeCopyItems(
 }
 
 /**
- * Writes heredoc sources (`COPY <<EOF /dest`) into `layerDir`: each becomes
- * `dest/<name>` when `dest` is a directory, else `dest` itself.
+ * Writes heredoc sources (`COPY <<EOF /dest`) and downloaded ADD sources into `layerDir`:
+ * each becomes `dest/<name>` when `dest` is a directory, else `dest` itself; mode 0644 (or
+ * `fileMode`) before `--chmod`.
  *
  * @example
  * ```ts
@@ -214,17 +215,18 @@ export async function writeCopyItems(
  */
 export async function writeInlineFiles(
   layerDir: string,
-  contents: { path: string; data: string }[],
+  contents: { path: string; data: string | Uint8Array; mtimeMs?: number }[],
   destAbs: string,
   intoDir: boolean,
-  options: CopyWriteOptions,
+  options: CopyWriteOptions & { fileMode?: number },
 ): Promise<void> {
   const w = new LayerDirWriter(layerDir, options);
   for (const c of contents) {
     const abs = intoDir ? `${destAbs === "/" ? "" : destAbs}/${c.path}` : destAbs;
     await w.parents(abs);
     await w.removeExisting(abs);
-    await Deno.writeTextFile(w.host(abs), c.data);
-    await w.finish(abs, 0o644, 0, 0, options.createdMtimeMs, false);
+    if (typeof c.data === "string") await Deno.writeTextFile(w.host(abs), c.data);
+    else await Deno.writeFile(w.host(abs), c.data);
+    await w.finish(abs, options.fileMode ?? 0o644, 0, 0, c.mtimeMs ?? options.createdMtimeMs, false);
   }
 }

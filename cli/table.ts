@@ -25,6 +25,7 @@ const image: GroupLoader = () => import("./image.ts");
 const network: GroupLoader = () => import("./network.ts");
 const container: GroupLoader = () => import("./container.ts");
 const volume: GroupLoader = () => import("./volume.ts");
+const build: GroupLoader = () => import("./build.ts");
 
 /** Top-level command name → its group. Several names share one group. */
 export const commandTable: Record<string, GroupLoader> = {
@@ -66,4 +67,6 @@ export const commandTable: Record<string, GroupLoader> = {
   rename: container,
   container: container,
   volume: volume,
+  build,
+  builder: build,
 };
