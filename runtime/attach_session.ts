@@ -30,7 +30,7 @@ export function parseDetachKeys(spec: string): Uint8Array {
     if (k.length === 1) out.push(k.charCodeAt(0));
     else if (/^ctrl-[a-z@\[\\\]^_]$/.test(k)) {
       const c = k.slice(5);
-      out.push(c >= "a" && c <= "z" ? c.charCodeAt(0) - 96 : "@[\\]^_".indexOf(c));
+      out.push(c >= "a" && c <= "z" ? c.charCodeAt(0) - 96 : [0, 27, 28, 29, 30, 31]["@[\\]^_".indexOf(c)]);
     } else throw new TypeError(`Invalid detach keys (${k}) provided`);
   }
   return new Uint8Array(out);

@@ -65,12 +65,23 @@ export function setupContainer(spec: InitSpec, sys: InitSyscalls): PreparedExec 
   const proc = spec.process;
   let consoleFd = -1, pidsFd = -1;
   try {
-    // Host paths (the pty slave, the cgroup file) must be opened before entering the
-    // container's mount namespace or pivot_root hides them.
-    if (proc.terminal && proc.consolePath) consoleFd = sys.openTerminal(proc.consolePath);
+    // A host path (the cgroup file) must be opened before entering the container's mount
+    // namespace or pivot_root hides it.
     if (spec.pidsMax) pidsFd = sys.openWrite(spec.pidsMax.path);
     if (spec.mode === "join") joinNamespaces(spec, sys);
-    else createNamespaces(spec, sys, proc.terminal ? proc.consolePath : undefined);
+    else createNamespaces(spec, sys);
+    if (proc.terminal) {
+      // The pty comes from the container's own devpts, so the command sees /dev/pts/N of
+      // its namespace (as with Docker); the parent gets the master before we go on.
+      const pty = sys.openPty();
+      if (spec.mode === "create") {
+        sys.touch("/dev/console");
+        sys.mount(pty.path, "/dev/console", null, MS.BIND);
+      }
+      sys.handOverPty(pty.master);
+      sys.close(pty.master);
+      consoleFd = pty.slave;
+    }
   } catch (e) {
     throw asInitError(e);
   }
@@ -170,7 +181,7 @@ function joinNamespaces(spec: InitSpec, sys: InitSyscalls): void {
   }
 }
 
-function createNamespaces(spec: InitSpec, sys: InitSyscalls, consolePath: string | undefined): void {
+function createNamespaces(spec: InitSpec, sys: InitSyscalls): void {
   const network = spec.network ?? "none";
   let flags = CLONE.FS | CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWCGROUP;
   if (network === "none") flags |= CLONE.NEWNET;
@@ -184,7 +195,7 @@ function createNamespaces(spec: InitSpec, sys: InitSyscalls, consolePath: string
 
   const rootfs = mountRootfs(spec, sys);
   for (const m of spec.mounts ?? []) mountOne(rootfs, m, spec, sys);
-  if ((spec.mounts ?? []).some((m) => m.destination === "/dev")) makeDevices(rootfs, sys, consolePath);
+  if ((spec.mounts ?? []).some((m) => m.destination === "/dev")) makeDevices(rootfs, sys);
   for (const p of spec.maskedPaths ?? []) maskPath(rootfs, p, sys);
   for (const p of spec.readonlyPaths ?? []) readonlyPath(rootfs, p, sys);
   if (spec.hostname) sys.sethostname(spec.hostname);
@@ -285,7 +296,7 @@ function mountCgroups(target: string, flags: number, spec: InitSpec, sys: InitSy
   if (flags & MS.RDONLY) sys.mount(null, target, null, MS.REMOUNT | MS.RDONLY | (flags & ~MS.RDONLY));
 }
 
-function makeDevices(rootfs: string, sys: InitSyscalls, consolePath: string | undefined): void {
+function makeDevices(rootfs: string, sys: InitSyscalls): void {
   const root = secureJoin(rootfs, "/", sys);
   for (const d of DEFAULT_DEVICES) {
     const path = `${root}${d.path}`;
@@ -293,10 +304,6 @@ function makeDevices(rootfs: string, sys: InitSyscalls, consolePath: string | un
     sys.chmod(path, d.mode); // mknod applied the umask
   }
   for (const [target, link] of DEFAULT_DEV_SYMLINKS) sys.symlink(target, `${root}${link}`);
-  if (consolePath) {
-    sys.touch(`${root}/dev/console`);
-    sys.mount(consolePath, `${root}/dev/console`, null, MS.BIND);
-  }
 }
 
 function maskPath(rootfs: string, path: string, sys: InitSyscalls): void {

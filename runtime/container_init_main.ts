@@ -10,8 +10,10 @@
  * - fd 0 carries the spec: a 4-byte big-endian length and JSON. After it, fd 0 is the
  *   container's stdin (or is replaced by /dev/null). End of file instead of a spec means
  *   "not needed": the init exits quietly.
- * - On success the status pipe closes at `execve` (close-on-exec) without a byte; on failure
- *   the init writes one JSON line `{"code":…,"message":…}` and exits with that code.
+ * - With a terminal, the init writes `pty <fd>` on the status pipe: the parent copies that fd
+ *   (the pty master) with pidfd_getfd and writes one byte to fd 0 when it has it.
+ * - On success the status pipe closes at `execve` (close-on-exec) without another byte; on
+ *   failure the init writes one JSON line `{"code":…,"message":…}` and exits with that code.
  *
  * @module
  */
@@ -50,9 +52,17 @@ export async function initMain(statusPath: string): Promise<void> {
   const body = readExactly(0, new DataView(header.buffer).getUint32(0));
   if (!body) Deno.exit(0);
   const spec = JSON.parse(new TextDecoder().decode(body)) as InitSpec;
+  const sys = {
+    ...realInitSyscalls,
+    handOverPty(master: number) {
+      // The parent takes a copy of the fd (pidfd_getfd) and answers with one byte.
+      libc.write(statusFd, new TextEncoder().encode(`pty ${master}\n`));
+      if (!readExactly(0, 1)) throw new Error("The parent did not take the pty");
+    },
+  };
   let exec;
   try {
-    exec = setupContainer(spec, realInitSyscalls);
+    exec = setupContainer(spec, sys);
   } catch (e) {
     const err = e instanceof InitError ? e : new InitError(125, String((e as Error)?.message ?? e));
     fail(statusFd, err.code, err.message);

@@ -24,8 +24,6 @@ export interface SpecContext {
   /** cgroup v1 hierarchies to show (undefined on v2). */
   cgroupViews?: CgroupView[];
   pidsMax?: { path: string; value: string };
-  /** Host path of the pty slave when the container has a tty. */
-  consolePath?: string;
 }
 
 const plans = new Map<string, ConfinementPlanJSON>();
@@ -103,7 +101,7 @@ export function userMounts(c: Container, volumeSources: Map<string, string>): Mo
 }
 
 /** The process part of a container's spec (also the base of `exec`). */
-export function processSpec(c: Container, ctx: { consolePath?: string }): ProcessSpec {
+export function processSpec(c: Container): ProcessSpec {
   const hc = c.HostConfig;
   return {
     args: commandLine(c.Config),
@@ -112,7 +110,6 @@ export function processSpec(c: Container, ctx: { consolePath?: string }): Proces
     user: c.Config.User,
     groupAdd: hc.GroupAdd,
     terminal: c.Config.Tty,
-    consolePath: ctx.consolePath,
     stdin: c.Config.OpenStdin,
     rlimits: hc.Ulimits.map((u) => ({ type: RLIMIT[u.Name], soft: u.Soft, hard: u.Hard })),
     init: hc.Init,
@@ -169,7 +166,7 @@ export function buildInitSpec(c: Container, ctx: SpecContext): InitSpec {
     readonlyPaths: maskPaths ? [...READONLY_PATHS] : [],
     cgroupViews: ctx.cgroupViews,
     pidsMax: ctx.pidsMax,
-    process: processSpec(c, ctx),
+    process: processSpec(c),
     confinement: plan,
   };
 }

@@ -17,7 +17,7 @@
  * @module
  */
 import { libc } from "../ffi/libc.ts";
-import { CLONE, O } from "../ffi/constants.ts";
+import { CLONE, F, O } from "../ffi/constants.ts";
 import { encodeInitSpec, type InitFailure, type InitSpec } from "./init_spec.ts";
 
 /** A failure of the init before `execve` (exit code 125/126/127 and Docker-like message). */
@@ -160,9 +160,13 @@ export class InitProcess {
   /**
    * Sends the spec and resolves once the command has been exec'd (or, with `--init`,
    * spawned). Rejects with {@linkcode ContainerStartError} when setup fails. With
-   * `keepStdin`, the stdin writer stays open as the container's stdin.
+   * `keepStdin`, the stdin writer stays open as the container's stdin. With a terminal,
+   * `onPty` receives the pty master (an fd of this process) before the command starts.
    */
-  async start(spec: InitSpec, options: { keepStdin?: boolean } = {}): Promise<void> {
+  async start(
+    spec: InitSpec,
+    options: { keepStdin?: boolean; onPty?: (master: number) => void } = {},
+  ): Promise<void> {
     if (this.#started) throw new Error("Init already started");
     this.#started = true;
     await this.ready;
@@ -172,29 +176,57 @@ export class InitProcess {
     } catch {
       // The init died; its status tells why.
     }
-    writer.releaseLock();
-    if (!options.keepStdin) await this.child.stdin.close().catch(() => {});
-    const chunks: Uint8Array[] = [];
+    let text = "";
+    let failure = "";
+    const decoder = new TextDecoder();
     try {
       for (;;) {
         const buf = new Uint8Array(4096);
         const n = await libc.readAsync(this.#statusRead, buf);
         if (n <= 0) break;
-        chunks.push(buf.subarray(0, n));
+        text += decoder.decode(buf.subarray(0, n), { stream: true });
+        let nl;
+        while ((nl = text.indexOf("\n")) !== -1) {
+          const line = text.slice(0, nl);
+          text = text.slice(nl + 1);
+          const pty = /^pty (\d+)$/.exec(line);
+          if (pty) await this.#takePty(Number(pty[1]), writer, options.onPty);
+          else failure += line;
+        }
       }
     } finally {
       libc.close(this.#statusRead);
       this.#statusRead = -1;
+      writer.releaseLock();
+      if (!options.keepStdin) await this.child.stdin.close().catch(() => {});
     }
-    if (!chunks.length) return;
-    const text = new TextDecoder().decode(concat(chunks)).trim();
-    let failure: InitFailure;
+    failure = (failure + text).trim();
+    if (!failure) return;
+    let parsed: InitFailure;
     try {
-      failure = JSON.parse(text);
+      parsed = JSON.parse(failure);
     } catch {
-      failure = { code: 125, message: `Container init failed: ${text}` };
+      parsed = { code: 125, message: `Container init failed: ${failure}` };
     }
-    throw new ContainerStartError(failure);
+    throw new ContainerStartError(parsed);
+  }
+
+  /** Copies the init's pty master into this process and lets the init go on. */
+  async #takePty(
+    fd: number,
+    writer: WritableStreamDefaultWriter<Uint8Array>,
+    onPty: ((master: number) => void) | undefined,
+  ): Promise<void> {
+    const pidfd = libc.pidfdOpen(this.pid);
+    try {
+      const master = libc.pidfdGetfd(pidfd, fd);
+      libc.fcntl(master, F.SETFD, F.FD_CLOEXEC);
+      if (onPty) onPty(master);
+      else libc.close(master);
+    } finally {
+      libc.close(pidfd);
+    }
+    await writer.write(new Uint8Array([1])).catch(() => {});
   }
 
   /** Ends an unused init (it exits on end-of-file instead of a spec). */
@@ -208,14 +240,4 @@ export class InitProcess {
       this.#statusRead = -1;
     }
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }

@@ -47,10 +47,12 @@ export interface ProcessSpec {
   user: string;
   /** Extra groups (`--group-add`), names or numbers. */
   groupAdd: string[];
-  /** Whether stdio is a terminal (the init opens `consolePath` as its controlling tty). */
+  /**
+   * Whether stdio is a terminal: the init allocates a pty in the container's own devpts (so
+   * the command sees `/dev/pts/0`), hands the master to its parent, and makes the slave its
+   * controlling terminal and stdio.
+   */
   terminal: boolean;
-  /** Host path of the pty slave when `terminal`. */
-  consolePath?: string;
   /** Keep fd 0 (the pipe the spec came through) as stdin; otherwise stdin is /dev/null. */
   stdin: boolean;
   rlimits: RlimitSpec[];

@@ -19,8 +19,10 @@ export interface InitSyscalls {
   openRead(path: string): number;
   /** Opens a file for writing, close-on-exec; returns the fd. */
   openWrite(path: string): number;
-  /** Opens a terminal device read-write without making it the controlling tty. */
-  openTerminal(path: string): number;
+  /** Allocates a pty from the devpts at `/dev/pts` of the current root; returns both ends and the slave's path. */
+  openPty(): { master: number; slave: number; path: string };
+  /** Gives the pty master to the parent (which takes a copy of the fd) and waits until it has it. */
+  handOverPty(master: number): void;
   close(fd: number): void;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string): void;
   umount(target: string, flags: number): void;
@@ -76,7 +78,17 @@ export const realInitSyscalls: InitSyscalls = {
   setns: (fd, nstype) => libc.setns(fd, nstype),
   openRead: (path) => libc.open(path, O.RDONLY | O.CLOEXEC),
   openWrite: (path) => libc.open(path, O.WRONLY | O.CLOEXEC),
-  openTerminal: (path) => libc.open(path, O.RDWR | O.NOCTTY | O.CLOEXEC),
+  openPty() {
+    const master = libc.open("/dev/pts/ptmx", O.RDWR | O.NOCTTY | O.CLOEXEC);
+    const n = new Uint8Array(4);
+    libc.ioctl(master, IOCTL.TIOCSPTLCK, n); // 0: unlock the slave
+    libc.ioctl(master, IOCTL.TIOCGPTN, n);
+    const path = `/dev/pts/${new DataView(n.buffer).getUint32(0, true)}`;
+    return { master, slave: libc.open(path, O.RDWR | O.NOCTTY | O.CLOEXEC), path };
+  },
+  handOverPty() {
+    throw new Error("No parent to hand the pty to");
+  },
   close: (fd) => libc.close(fd),
   mount: (source, target, fstype, flags, data) => libc.mount(source, target, fstype, flags, data),
   umount: (target, flags) => libc.umount(target, flags),

@@ -309,7 +309,7 @@ export class ContainerManager {
     const paths = containerPaths(this.#host.root, id);
     const cgroup = new ContainerCgroup(this.#host.root, id);
     let init: InitProcess | undefined;
-    let ptyMaster = -1, ptySlave = -1;
+    let ptyMaster = -1;
     let log: LogWriter | undefined;
     let net: StartedNetwork | undefined;
     const cleanup = async () => {
@@ -322,7 +322,6 @@ export class ContainerManager {
         await init.child.status;
         this.#host.tellMonitor(`release ${init.pid}`);
       }
-      if (ptySlave >= 0) libc.close(ptySlave);
       if (ptyMaster >= 0) libc.close(ptyMaster);
       await cgroup.killAll().catch(() => {});
       await cgroup.destroy().catch(() => {});
@@ -344,12 +343,6 @@ export class ContainerManager {
       await cgroup.join(init.pid);
       t.lap("join");
       this.#host.tellMonitor(`hold ${init.pid}`);
-      let consolePath: string | undefined;
-      if (c.Config.Tty) {
-        ({ master: ptyMaster, slave: ptySlave } = libc.openpty());
-        consolePath = Deno.readLinkSync(`/proc/self/fd/${ptySlave}`);
-        if (tty) setWindowSize(ptyMaster, tty.rows, tty.cols);
-      }
       log = await LogWriter.open(paths.log);
       // Ports, interfaces, addresses and /etc files before the init joins the namespace.
       net = await this.#host.network.start(c, paths, (ref) => this.#runningRef(ref));
@@ -358,7 +351,6 @@ export class ContainerManager {
         volumeSources,
         cgroupViews: cgroup.views,
         pidsMax: cgroup.pidsMax(c.HostConfig),
-        consolePath,
       });
       spec.network = net.netns;
       let resolveExited!: (code: number) => void;
@@ -375,21 +367,22 @@ export class ContainerManager {
         ending: false,
       };
       const pumps = [this.#pump(l, init.child.stdout, "stdout"), this.#pump(l, init.child.stderr, "stderr")];
-      if (ptyMaster >= 0) {
-        l.ptyMaster = ptyMaster;
-        pumps.push(this.#pumpPty(l, ptyMaster));
-      }
-      l.streams = Promise.all(pumps);
       const keepStdin = c.Config.OpenStdin && !c.Config.Tty;
       t.lap("spec");
-      await init.start(spec, { keepStdin });
+      await init.start(spec, {
+        keepStdin,
+        onPty: (master) => {
+          // The container's own pty, created by its init in the container's devpts.
+          ptyMaster = master;
+          if (tty) setWindowSize(master, tty.rows, tty.cols);
+          l.ptyMaster = master;
+          pumps.push(this.#pumpPty(l, master));
+        },
+      });
+      l.streams = Promise.all(pumps);
       net.release(); // the init has joined the namespace
       t.lap("init exec");
       if (keepStdin) l.stdin = init.child.stdin.getWriter();
-      if (ptySlave >= 0) {
-        libc.close(ptySlave);
-        ptySlave = -1;
-      }
       this.#live.set(id, l);
       const child = init.child;
       const state: ContainerState = {
@@ -876,17 +869,11 @@ export class ContainerManager {
       );
     }
     const init = InitProcess.spawn({ joinPid: l.pid });
-    let master = -1, slave = -1;
+    let master = -1;
     try {
       await init.ready;
       await l.cgroup.join(init.pid);
-      let consolePath: string | undefined;
-      if (req.tty) {
-        ({ master, slave } = libc.openpty());
-        consolePath = `/proc/${Deno.pid}/fd/${slave}`;
-        if (tty) setWindowSize(master, tty.rows, tty.cols);
-      }
-      const base = processSpec(c, { consolePath });
+      const base = processSpec(c);
       const spec: InitSpec = {
         mode: "join",
         joinPid: l.pid,
@@ -897,7 +884,6 @@ export class ContainerManager {
           cwd: req.workdir || c.Config.WorkingDir || "/",
           user: req.user ?? c.Config.User,
           terminal: req.tty,
-          consolePath,
           stdin: req.stdin && !req.tty,
           rlimits: [],
           init: false,
@@ -911,26 +897,27 @@ export class ContainerManager {
       };
       pumps.push(forward(init.child.stdout, Frame.STDOUT).catch(() => {}));
       pumps.push(forward(init.child.stderr, Frame.STDERR).catch(() => {}));
-      if (master >= 0) {
-        pumps.push((async () => {
-          for (;;) {
-            const buf = new Uint8Array(16384);
-            let n: number;
-            try {
-              n = await libc.readAsync(master, buf);
-            } catch {
-              break;
-            }
-            if (n <= 0) break;
-            client?.send(Frame.STDOUT, buf.subarray(0, n));
+      const pumpPty = async (fd: number) => {
+        for (;;) {
+          const buf = new Uint8Array(16384);
+          let n: number;
+          try {
+            n = await libc.readAsync(fd, buf);
+          } catch {
+            break;
           }
-        })());
-      }
-      await init.start(spec, { keepStdin: req.stdin && !req.tty });
-      if (slave >= 0) {
-        libc.close(slave);
-        slave = -1;
-      }
+          if (n <= 0) break;
+          client?.send(Frame.STDOUT, buf.subarray(0, n));
+        }
+      };
+      await init.start(spec, {
+        keepStdin: req.stdin && !req.tty,
+        onPty: (fd) => {
+          master = fd;
+          if (tty) setWindowSize(fd, tty.rows, tty.cols);
+          pumps.push(pumpPty(fd));
+        },
+      });
       client?.send(Frame.STARTED, { id: String(init.pid) });
       const stdinWriter = req.stdin && !req.tty ? init.child.stdin.getWriter() : undefined;
       const execIo = { stdin: stdinWriter, master };
@@ -939,7 +926,6 @@ export class ContainerManager {
       await Promise.race([Promise.all(pumps), sleep(1000)]);
       return status.code;
     } finally {
-      if (slave >= 0) libc.close(slave);
       if (master >= 0) {
         try {
           libc.close(master);

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { cleanPath } from "./secure_join.ts";
 
 /** A resolved user. */
 export interface ExecUser {
@@ -153,7 +154,7 @@ export function findExecutable(
 ): string {
   if (command === "") throw new CommandLookupError(127, 'exec: "": executable file not found in $PATH');
   if (command.includes("/")) {
-    const full = command.startsWith("/") ? command : `${cwd.replace(/\/$/, "")}/${command}`;
+    const full = cleanPath(command.startsWith("/") ? command : `${cwd}/${command}`);
     const k = kind(full);
     if (k === "missing") {
       throw new CommandLookupError(127, `exec: "${command}": stat ${command}: no such file or directory`);
@@ -166,7 +167,7 @@ export function findExecutable(
   let sawNonExecutable = false;
   for (const d of dirs) {
     const candidate = `${d === "" ? "." : d.replace(/\/$/, "")}/${command}`;
-    const k = kind(candidate.startsWith("/") ? candidate : `${cwd.replace(/\/$/, "")}/${candidate}`);
+    const k = kind(cleanPath(candidate.startsWith("/") ? candidate : `${cwd}/${candidate}`));
     if (k === "executable") return candidate;
     if (k === "not-executable") sawNonExecutable = true;
   }
