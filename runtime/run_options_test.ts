@@ -128,7 +128,7 @@ Deno.test("buildCreateRequest: flags into Docker's HostConfig, refused before an
   assertEquals(req.hostConfig.PidsLimit, 20);
   assertEquals(req.hostConfig.AutoRemove, true);
   assertEquals(req.hostConfig.Binds, ["/h:/c:ro"]);
-  assertEquals(req.hostConfig.NetworkMode, "none");
+  assertEquals(req.hostConfig.NetworkMode, "bridge"); // Docker's default
   assertEquals([req.labels, req.tty, req.openStdin], [{ k: "v" }, true, true]);
   const bad: [Record<string, unknown>, string][] = [
     [
