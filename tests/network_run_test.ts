@@ -371,3 +371,82 @@ rootTest("network: connect and disconnect a running container", async ({ root, i
   await ok(root, ["rm", "-f", "box"]);
   await ok(root, ["network", "rm", "side"]);
 });
+
+rootTest(
+  "network: after a SIGKILLed supervisor, ports are held again, dead containers' networking is released",
+  async ({ root, image }) => {
+    const before = await hostNet(root);
+    const s = await freeSubnet();
+    await ok(root, ["network", "create", "--subnet", s.subnet, "rec"]);
+    const bridge =
+      JSON.parse(await ok(root, ["network", "inspect", "rec"]))[0].Options["com.docker.network.bridge.name"];
+    const dir = await www(root, "survives\n");
+    await ok(root, [
+      "run",
+      "-d",
+      "--name",
+      "live",
+      "--network",
+      "rec",
+      "-p",
+      "127.0.0.1::80",
+      "-v",
+      `${dir}:/www`,
+      image,
+      "httpd",
+      "-f",
+      "-p",
+      "80",
+      "-h",
+      "/www",
+    ]);
+    await ok(root, ["run", "-d", "--name", "doomed", "--network", "rec", image, "sleep", "600"]);
+    const port = (await ok(root, ["port", "live", "80"])).trim();
+    assertEquals(await fetchText(`http://${port}/`), "survives\n");
+    const doomedPid = Number((await ok(root, ["inspect", "-f", "{{.State.Pid}}", "doomed"])).trim());
+    const supervisor = Number((await Deno.readTextFile(`${root}/supervisor.pid`)).trim());
+    const monitor = Number((await Deno.readTextFile(`${root}/run/monitor.pid`)).trim());
+
+    // The supervisor dies (its port holder and DNS with it) and a container ends meanwhile.
+    Deno.kill(monitor, "SIGSTOP");
+    Deno.kill(supervisor, "SIGKILL");
+    await until(
+      () => {
+        try {
+          // Gone, or a zombie its stopped monitor has not reaped yet.
+          const stat = Deno.readTextFileSync(`/proc/${supervisor}/stat`);
+          return stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z";
+        } catch {
+          return true;
+        }
+      },
+      5000,
+      "supervisor gone",
+    );
+    Deno.kill(doomedPid, "SIGKILL");
+    // The DNAT rule still carries the published port while nobody holds it.
+    assertEquals(await fetchText(`http://${port}/`), "survives\n");
+    Deno.kill(monitor, "SIGCONT");
+    await until(async () => (await ctr(root, ["ps", "-q"])).code === 0, 10_000, "supervisor back");
+
+    // Recovered: the live container's port is held again, the dead one's endpoint is gone.
+    let held = false;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port: Number(port.split(":")[1]) }).close();
+    } catch (e) {
+      held = e instanceof Deno.errors.AddrInUse;
+    }
+    assert(held, "the published port is held again");
+    const doc = JSON.parse(await ok(root, ["network", "inspect", "rec"]))[0];
+    assertEquals(Object.values(doc.Containers).map((c) => (c as { Name: string }).Name), ["live"]);
+
+    await ok(root, ["rm", "-f", "live", "doomed"]);
+    await ok(root, ["network", "rm", "rec"]);
+    assertEquals(leftovers(before, await hostNet(root), { bridges: [bridge], subnets: [s.subnet] }), {
+      links: [],
+      addrs: [],
+      routes: [],
+      table: "",
+    });
+  },
+);
