@@ -3,8 +3,10 @@
  * and the memory ctr's supervision costs per running container.
  *
  * 1. Start-up, end to end as a user sees it (process start to exit, wall time):
- *    - ctr:    `./ctr --root R run --rm busybox /bin/true` (the launcher, the CLI, the
- *              supervisor and a warm init; the supervisor is started before timing);
+ *    - ctr:    `./ctr --root R run --rm --network none busybox /bin/true` (the launcher, the
+ *              CLI, the supervisor and a warm init; the supervisor is started before timing);
+ *              like the peers: a network namespace with only `lo` (runc's default spec,
+ *              Docker's `--network none`). Also measured: ctr on its default bridge network;
  *    - crun:   `crun run --bundle B ID` on an OCI bundle of the same busybox rootfs;
  *    - runc:   `runc run --bundle B ID` on the same bundle;
  *    - docker: `docker run --rm --network none bb /bin/true` against an isolated dockerd
@@ -85,7 +87,7 @@ async function bundle(dir: string): Promise<void> {
 const work = await Deno.makeTempDir({ prefix: "ctr-bench-runtime-" });
 const root = `${work}/root`;
 const ctrCmd = `${REPO}/ctr`;
-const results: Record<string, number[]> = { ctr: [], crun: [], runc: [], docker: [] };
+const results: Record<string, number[]> = { ctr: [], "ctr-bridge": [], crun: [], runc: [], docker: [] };
 let dockerEnv: Record<string, string> | undefined;
 let crunArgs = ["run", "--bundle", `${work}/bundle`];
 let crunCmd = "crun";
@@ -122,7 +124,11 @@ try {
   }
 
   const tools: [string, () => Promise<number>][] = [
-    ["ctr", () => timed(ctrCmd, ["--root", root, "run", "--rm", "busybox", "/bin/true"])],
+    [
+      "ctr",
+      () => timed(ctrCmd, ["--root", root, "run", "--rm", "--network", "none", "busybox", "/bin/true"]),
+    ],
+    ["ctr-bridge", () => timed(ctrCmd, ["--root", root, "run", "--rm", "busybox", "/bin/true"])],
     ["crun", () => timed(crunCmd, [...crunArgs, `b${crypto.randomUUID().slice(0, 8)}`])],
     [
       "runc",

@@ -89,6 +89,9 @@ export const LIBC_SYMBOLS = {
   write_async: { name: "write", parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
   getppid: { parameters: [], result: "i32" },
   flock: { parameters: ["i32", "i32"], result: "i32" },
+  tcgetattr: { parameters: ["i32", "buffer"], result: "i32" },
+  tcsetattr: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+  cfmakeraw: { parameters: ["buffer"], result: "void" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Lib = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
@@ -642,6 +645,24 @@ export const libc = {
   },
   getppid(): number {
     return libcSymbols().getppid();
+  },
+  /**
+   * Puts the terminal on `fd` in raw mode as cfmakeraw(3) defines it — no line editing, no
+   * signals from keys, and no output processing (a container's own pty already turns "\n"
+   * into "\r\n") — and returns the previous settings for {@linkcode libc.restoreTerminal}.
+   */
+  makeRawTerminal(fd: number): Uint8Array<ArrayBuffer> {
+    const s = libcSymbols();
+    const saved = new Uint8Array(64); // struct termios is 60 bytes on Linux
+    check(s.tcgetattr(fd, saved), "tcgetattr", `fd ${fd}`);
+    const raw = saved.slice();
+    s.cfmakeraw(raw);
+    check(s.tcsetattr(fd, 0, /* TCSANOW */ raw), "tcsetattr", `fd ${fd}`);
+    return saved;
+  },
+  /** Restores terminal settings saved by {@linkcode libc.makeRawTerminal}. */
+  restoreTerminal(fd: number, saved: Uint8Array<ArrayBuffer>): void {
+    check(libcSymbols().tcsetattr(fd, 0, saved), "tcsetattr", `fd ${fd}`);
   },
   /**
    * flock(2) with LOCK_NB: takes an exclusive (or shared) lock on an open file, returning

@@ -7,6 +7,7 @@
  * @module
  */
 import { ExitCodeError } from "../errors.ts";
+import { libc } from "../ffi/libc.ts";
 import { type ConnReader, encodeFrame, Frame, framePayload, writeAll } from "./protocol.ts";
 
 /** The open connection of an attach, run, start -a or exec request. */
@@ -62,9 +63,13 @@ export async function runAttachSession(s: StreamSessionLike, o: AttachSessionOpt
   const stdinIsTty = Deno.stdin.isTerminal();
   const raw = o.tty && o.stdin && stdinIsTty;
   let detached = false;
+  let savedTerminal: Uint8Array<ArrayBuffer> | undefined;
   const send = (type: number, payload: Uint8Array | object = new Uint8Array()) =>
     writeAll(s.conn, encodeFrame(type, payload)).catch(() => {});
 
+  // Docker's raw mode (cfmakeraw: output processing off too, unlike Deno's setRaw), before
+  // any of the container's output arrives.
+  if (raw) savedTerminal = libc.makeRawTerminal(0);
   const cleanups: (() => void)[] = [];
   if (o.tty && Deno.stdout.isTerminal()) {
     const resize = () => {
@@ -93,7 +98,6 @@ export async function runAttachSession(s: StreamSessionLike, o: AttachSessionOpt
   if (o.stdin) {
     const pumpStdin = async () => {
       await startedP;
-      if (raw) Deno.stdin.setRaw(true);
       const reader = Deno.stdin.readable.getReader();
       stopInput = () => {
         reader.cancel().catch(() => {});
@@ -153,10 +157,10 @@ export async function runAttachSession(s: StreamSessionLike, o: AttachSessionOpt
     }
   } finally {
     for (const c of cleanups) c();
-    if (raw) {
+    if (savedTerminal) {
       try {
-        Deno.stdin.setRaw(false);
-      } catch { /* not a tty */ }
+        libc.restoreTerminal(0, savedTerminal);
+      } catch { /* not a tty any more */ }
     }
     stopInput();
     try {
