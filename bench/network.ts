@@ -47,14 +47,19 @@ async function timeIt(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0;
 }
 
-/** MB/s of one download of /big with curl (run through `prefix`, e.g. `ip netns exec NS`). */
-async function download(prefix: string[], url: string): Promise<number> {
-  const speeds: number[] = [];
+/**
+ * MB/s of downloads of /big with curl through each URL (run through `prefix`, e.g. nsenter),
+ * interleaved run by run so that a change in the machine's load hits both alike; medians.
+ */
+async function downloads(prefix: string[], urls: string[]): Promise<number[]> {
+  const speeds: number[][] = urls.map(() => []);
   for (let i = 0; i < RUNS; i++) {
-    const out = await sh([...prefix, "curl", "-s", "-o", "/dev/null", "-w", "%{speed_download}", url]);
-    speeds.push(Number(out) / 1e6);
+    for (const [k, url] of urls.entries()) {
+      const out = await sh([...prefix, "curl", "-s", "-o", "/dev/null", "-w", "%{speed_download}", url]);
+      speeds[k].push(Number(out) / 1e6);
+    }
   }
-  return median(speeds);
+  return speeds.map(median);
 }
 
 function row(what: string, a: number, b: number | undefined, unit: string, ratioNote = "") {
@@ -112,8 +117,7 @@ async function benchCtr(tmp: string) {
       ) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const published = await download([], `http://${port}/big`);
-    const direct = await download([], `http://${ip}/big`);
+    const [published, direct] = await downloads([], [`http://${port}/big`, `http://${ip}/big`]);
     // Start time: bridge vs none (the supervisor is warm after the run above).
     const none: number[] = [], bridge: number[] = [];
     for (let i = 0; i < RUNS + 1; i++) {
@@ -195,8 +199,7 @@ async function benchPodman(tmp: string) {
       if (code === "200") break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const published = await download(inNs, "http://127.0.0.1:18080/big");
-    const direct = await download(inNs, `http://${ip}/big`);
+    const [published, direct] = await downloads(inNs, ["http://127.0.0.1:18080/big", `http://${ip}/big`]);
     const none: number[] = [], bridge: number[] = [];
     for (let i = 0; i < RUNS + 1; i++) {
       const n = await timeIt(() =>

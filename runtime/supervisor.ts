@@ -421,6 +421,7 @@ export class Supervisor {
           throw new ConflictError(`Renaming a container with the same name as its current name`);
         }
         this.store.rename(c.Id, name);
+        this.network.service.store.renameContainer(c.Id, name); // its DNS name follows
         await reply({ ok: true });
         return false;
       }

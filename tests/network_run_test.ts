@@ -362,13 +362,17 @@ rootTest("network: connect and disconnect a running container", async ({ root, i
     "nslookup boxy",
   ]);
   assertStringIncludes(named, `${s.prefix}.2`);
+  // A renamed container answers to its new name.
+  await ok(root, ["rename", "box", "crate"]);
+  const renamed = await ok(root, ["run", "--rm", "--network", "side", image, "nslookup", "crate"]);
+  assertStringIncludes(renamed, `${s.prefix}.2`);
   const busy = await ctr(root, ["network", "rm", "side"]);
   assertEquals(busy.code, 1);
   assertStringIncludes(busy.stderr, "has active endpoints");
-  await ok(root, ["network", "disconnect", "side", "box"]);
-  const gone = await ctr(root, ["exec", "box", "sh", "-c", "ip -o link show eth1"]);
+  await ok(root, ["network", "disconnect", "side", "crate"]);
+  const gone = await ctr(root, ["exec", "crate", "sh", "-c", "ip -o link show eth1"]);
   assertNotEquals(gone.code, 0);
-  await ok(root, ["rm", "-f", "box"]);
+  await ok(root, ["rm", "-f", "crate"]);
   await ok(root, ["network", "rm", "side"]);
 });
 

@@ -417,6 +417,20 @@ export class NetworkStore {
     );
   }
 
+  /** A container's new name, on its attachments and endpoints (the embedded DNS answers it). */
+  renameContainer(containerId: string, name: string): void {
+    transaction(this.db, () => {
+      this.db.prepare("UPDATE attachments SET container_name = ? WHERE container_id = ?").run(
+        name,
+        containerId,
+      );
+      this.db.prepare("UPDATE endpoints SET container_name = ? WHERE container_id = ?").run(
+        name,
+        containerId,
+      );
+    });
+  }
+
   /** Forgets every attachment of a container (on `rm`). */
   detachAll(containerId: string): void {
     this.db.prepare("DELETE FROM attachments WHERE container_id = ?").run(containerId);

@@ -145,6 +145,11 @@ Deno.test("network store: attachments keep order, aliases and requested addresse
       "endpoint with name web already exists in network a",
     );
     assertThrows(() => s.removeNetwork("a"), ConflictError, "has active endpoints (web)");
+    s.allocateEndpoint(a.id, "c1", "web");
+    s.renameContainer("c1", "site");
+    assertEquals(s.attachmentsOf("c1").map((x) => x.containerName), ["site", "site"]);
+    assertEquals(s.endpointsOf("c1").map((x) => x.containerName), ["site"]);
+    s.releaseEndpoint(a.id, "c1");
     assertEquals(s.orphanedContainers(() => false), ["c1"]);
     s.detach("c1", a.id);
     s.removeNetwork("a");
