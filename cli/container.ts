@@ -131,6 +131,11 @@ const runFlags: FlagSpec[] = [
   { name: "privileged", type: "bool", description: "Give extended privileges to this container" },
   { name: "security-opt", type: "list", description: "Security Options" },
   {
+    name: "verify",
+    type: "bool",
+    description: "Run only if the image is signed by a trusted key in its registry (see `ctr trust`)",
+  },
+  {
     name: "sig-proxy",
     type: "bool",
     description: "Proxy received signals to the process (always on)",
@@ -144,7 +149,7 @@ async function createRequest(ctx: CommandContext) {
   const { buildCreateRequest } = await import("../runtime/run_options.ts");
   const flags = { ...ctx.flags };
   if (!flags.network && flags.net) flags.network = flags.net;
-  return buildCreateRequest(flags, ctx.args, {
+  const req = buildCreateRequest(flags, ctx.args, {
     readFile: (p) => Deno.readTextFileSync(p),
     getEnv: (k) => Deno.env.get(k),
     resolvePath: (p) => {
@@ -154,6 +159,35 @@ async function createRequest(ctx: CommandContext) {
     },
     cpuCount: navigator.hardwareConcurrency,
   });
+  if (ctx.flags.verify === true) req.image = await verifiedImage(req.image);
+  return req;
+}
+
+/** `--verify`: checks the local image's signature in its registry; returns it pinned by digest. */
+async function verifiedImage(image: string): Promise<string> {
+  const [{ ImageStore }, { verifyLocalImage }, { loadRegistryConfig }, { certsDirs }, { NotFoundError }] =
+    await Promise.all([
+      import("../image/image_store.ts"),
+      import("../image/trust/verify.ts"),
+      import("../image/distribution/config.ts"),
+      import("../image/distribution/tls.ts"),
+      import("../errors.ts"),
+    ]);
+  const store = ImageStore.open(rootDir());
+  let record;
+  try {
+    record = store.find(image);
+  } catch (e) {
+    if (e instanceof NotFoundError) throw new NotFoundError(`Unable to find image '${image}' locally`);
+    throw e;
+  } finally {
+    store.close();
+  }
+  const checked = await verifyLocalImage(rootDir(), image, record, {
+    config: await loadRegistryConfig(rootDir()),
+    certsDirs: certsDirs(rootDir()),
+  });
+  return checked.pinned;
 }
 
 function ttySize(): { rows: number; cols: number } | undefined {

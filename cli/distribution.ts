@@ -61,6 +61,23 @@ async function prompt(question: string, secret: boolean): Promise<string> {
   }
 }
 
+/**
+ * The trust module when a pull must be checked — `--verify`, or a policy file exists —
+ * else undefined, so ordinary pulls load nothing more.
+ */
+async function trustCheck(root: string, verify: boolean) {
+  if (!verify) {
+    const path = Deno.env.get("CTR_TRUST_POLICY") || `${root}/trust/policy.json`;
+    try {
+      await Deno.stat(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+  }
+  return await import("../image/trust/verify.ts");
+}
+
 /** The commands of this group. */
 export const commands: CommandSpec[] = [
   {
@@ -84,6 +101,11 @@ export const commands: CommandSpec[] = [
       },
       { name: "quiet", short: "q", type: "bool", description: "Suppress verbose output" },
       { name: "disable-content-trust", type: "bool", description: "Skip image verification", hidden: true },
+      {
+        name: "verify",
+        type: "bool",
+        description: "Require a valid signature by a trusted key (see `ctr trust`); pull the verified digest",
+      },
     ],
     run: ({ flags, args }) =>
       fail(async () => {
@@ -92,7 +114,7 @@ export const commands: CommandSpec[] = [
           { pullImage, listRemoteTags },
           { certsDirs },
           { parsePlatform },
-          { parseReference, familiarName },
+          { parseReference, familiarName, formatReference, withDefaultTag },
           { loadRegistryConfig },
           { createProgress, silentProgress },
           { snapshotUnpacker },
@@ -124,9 +146,20 @@ export const commands: CommandSpec[] = [
               familiarName({ ...ref, tag: t })
             )
             : [args[0]];
+          const trust = await trustCheck(root, Boolean(flags.verify));
           let last;
           for (const target of targets) {
-            last = await pullImage(store, target, {
+            const checked = await trust?.verifyForPull(root, target, {
+              verify: Boolean(flags.verify),
+              config,
+              certsDirs: certs,
+            });
+            if (checked && !quiet) {
+              for (const s of checked.decision.signatures) {
+                console.log(`Verified signature by "${s.key}" (${s.keyId.slice(0, 12)}) for ${s.digest}`);
+              }
+            }
+            last = await pullImage(store, checked?.pinned ?? target, {
               config,
               certsDirs: certs,
               progress,
@@ -134,6 +167,12 @@ export const commands: CommandSpec[] = [
               platformExplicit: platform !== undefined,
               unpack,
             });
+            if (checked && !ref.digest) {
+              // Pulled by the verified digest: the name asked for points at it too.
+              const named = withDefaultTag(parseReference(target));
+              store.tag(formatReference(named), last.image.digest);
+              last = { ...last, name: formatReference(named), familiar: familiarName(named) };
+            }
             if (!quiet && !flags["all-tags"]) {
               console.log(`Digest: ${last.digest}`);
               console.log(

@@ -26,6 +26,7 @@ const network: GroupLoader = () => import("./network.ts");
 const container: GroupLoader = () => import("./container.ts");
 const volume: GroupLoader = () => import("./volume.ts");
 const build: GroupLoader = () => import("./build.ts");
+const trust: GroupLoader = () => import("./trust.ts");
 
 /** Top-level command name → its group. Several names share one group. */
 export const commandTable: Record<string, GroupLoader> = {
@@ -69,4 +70,5 @@ export const commandTable: Record<string, GroupLoader> = {
   volume: volume,
   build,
   builder: build,
+  trust,
 };

@@ -119,11 +119,22 @@ export async function pushImage(
   options: PushOptions = {},
 ): Promise<PushedTag[]> {
   const parsed = parseReference(reference);
-  if (parsed.digest) throw new TypeError(`Cannot push a digest reference: ${reference}`);
-  const ref = options.allTags ? parsed : withDefaultTag(parsed);
+  if (parsed.digest && options.allTags) {
+    throw new TypeError(`Cannot push all tags of a digest reference: ${reference}`);
+  }
+  const ref = options.allTags || parsed.digest ? parsed : withDefaultTag(parsed);
   const repoName = repositoryName(ref);
   let tags: string[];
-  if (options.allTags && ref.tag === undefined) {
+  if (ref.digest) {
+    // Pinned: the manifest goes to the repository under its digest, with no tag.
+    const record = store.find(reference);
+    if (record.digest !== ref.digest) {
+      throw new TypeError(
+        `Cannot push ${reference}: the digest names the index the local image came from; push ${repoName}@${record.digest}`,
+      );
+    }
+    tags = [ref.digest];
+  } else if (options.allTags && ref.tag === undefined) {
     const prefix = `${repoName}:`;
     tags = store.list().flatMap((img) =>
       img.names.filter((n) => n.startsWith(prefix) && !n.includes("@")).map((n) => n.slice(prefix.length))
@@ -131,7 +142,9 @@ export async function pushImage(
     if (!tags.length) throw new NotFoundError(`An image does not exist locally with the name: ${repoName}`);
   } else tags = [ref.tag!];
   const images = tags.map((tag) => {
-    const full = formatReference({ ...ref, tag, digest: undefined });
+    const full = tag.includes(":")
+      ? formatReference({ ...ref, tag: undefined, digest: tag })
+      : formatReference({ ...ref, tag, digest: undefined });
     try {
       return { tag, full, record: store.find(full) };
     } catch (e) {
