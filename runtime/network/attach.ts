@@ -137,8 +137,9 @@ export class ContainerNetworking {
     return this.service.recover(running, known);
   }
 
-  /** The PORTS column of `ctr ps`. */
+  /** The PORTS column of `ctr ps` (empty unless running, as Docker shows it). */
   psPorts(c: Container): string {
+    if (c.State.Status !== "running" && c.State.Status !== "paused") return "";
     return formatPsPorts(
       this.service.ports(c.Id),
       exposedOf(c).map((k) => {
