@@ -141,7 +141,13 @@ const runFlags: FlagSpec[] = [
     description: "Proxy received signals to the process (always on)",
     hidden: true,
   },
-  { name: "pull", type: "string", value: "string", description: "Pull image before running", hidden: true },
+  {
+    name: "pull",
+    type: "string",
+    value: "string",
+    description: 'Pull image before running ("always", "missing", "never")',
+    default: "missing",
+  },
   { name: "platform", type: "string", value: "string", description: "Set platform", hidden: true },
 ];
 
@@ -160,7 +166,8 @@ async function createRequest(ctx: CommandContext) {
     cpuCount: navigator.hardwareConcurrency,
   });
   if (ctx.flags.verify === true) req.image = await verifiedImage(req.image);
-  return req;
+  const { parsePullPolicy } = await import("../runtime/image_pull.ts");
+  return { req, pull: parsePullPolicy(str(flags.pull)) };
 }
 
 /** `--verify`: checks the local image's signature in its registry; returns it pinned by digest. */
@@ -203,16 +210,27 @@ async function attachedRun(op: "run" | "start", body: Record<string, unknown>, o
   stdin: boolean;
   tty: boolean;
   detachKeys: string;
+  /** For run: the image and the pull policy. */
+  pull?: { image: string; policy: import("../runtime/image_pull.ts").PullPolicy };
 }): Promise<number> {
   const { openStream } = await client();
   const { runAttachSession, parseDetachKeys } = await session();
   if (o.stdin && o.tty && !Deno.stdin.isTerminal()) throw new TypeError("the input device is not a TTY");
-  const s = await openStream(rootDir(), {
-    op,
-    ...body,
-    attach: { stdin: o.stdin, stdout: true, stderr: true },
-    tty: o.tty ? ttySize() : undefined,
-  });
+  const open = () =>
+    openStream(rootDir(), {
+      op,
+      ...body,
+      attach: { stdin: o.stdin, stdout: true, stderr: true },
+      tty: o.tty ? ttySize() : undefined,
+    });
+  const s = o.pull
+    ? await (await import("../runtime/image_pull.ts")).withPullPolicy(
+      rootDir(),
+      o.pull.image,
+      o.pull.policy,
+      open,
+    )
+    : await open();
   return await runAttachSession(s, {
     stdin: o.stdin,
     tty: s.response.tty === true,
@@ -230,10 +248,16 @@ const runSpec: CommandSpec = {
   stopAtPositional: true,
   minArgs: 1,
   async run(ctx) {
-    const req = await createRequest(ctx);
+    const { req, pull } = await createRequest(ctx);
     if (ctx.flags.detach) {
       const { request } = await client();
-      const r = await request<{ id: string }>(rootDir(), { op: "run", request: req });
+      const { withPullPolicy } = await import("../runtime/image_pull.ts");
+      const r = await withPullPolicy(
+        rootDir(),
+        req.image,
+        pull,
+        () => request<{ id: string }>(rootDir(), { op: "run", request: req }),
+      );
       console.log(r.id);
       return 0;
     }
@@ -241,6 +265,7 @@ const runSpec: CommandSpec = {
       stdin: req.openStdin,
       tty: req.tty,
       detachKeys: str(ctx.flags["detach-keys"]) ?? "ctrl-p,ctrl-q",
+      pull: { image: req.image, policy: pull },
     });
   },
 };
@@ -253,9 +278,15 @@ const createSpec: CommandSpec = {
   stopAtPositional: true,
   minArgs: 1,
   async run(ctx) {
-    const req = await createRequest(ctx);
+    const { req, pull } = await createRequest(ctx);
     const { request } = await client();
-    const r = await request<{ id: string }>(rootDir(), { op: "create", request: req });
+    const { withPullPolicy } = await import("../runtime/image_pull.ts");
+    const r = await withPullPolicy(
+      rootDir(),
+      req.image,
+      pull,
+      () => request<{ id: string }>(rootDir(), { op: "create", request: req }),
+    );
     console.log(r.id);
   },
 };

@@ -128,3 +128,26 @@ rootTest(
     assertEquals(await ok(root, ["ps", "-aq"]), "");
   },
 );
+
+rootTest(
+  "runtime: run pulls a missing image (--pull missing), honours --pull never",
+  async ({ root, image }) => {
+    const { withRegistry } = await import("./registry_helpers.ts");
+    await withRegistry(async (reg) => {
+      const name = `${reg.host}/rt/bb:1`;
+      await ok(root, ["tag", image, name]);
+      const pushed = await ctr(root, ["push", name], { env: { DOCKER_CONFIG: `${root}/.docker` } });
+      assertEquals(pushed.code, 0, pushed.stderr);
+      await ok(root, ["rmi", name]);
+      const never = await ctr(root, ["run", "--rm", "--pull", "never", "--network", "none", name, "true"]);
+      assertEquals(never.code, 125);
+      assertMatch(never.stderr, /Unable to find image/);
+      const r = await ctr(root, ["run", "--rm", "--network", "none", name, "echo", "pulled"], {
+        env: { DOCKER_CONFIG: `${root}/.docker` },
+      });
+      assertEquals([r.code, r.stdout], [0, "pulled\n"]);
+      assertMatch(r.stderr, /Unable to find image '.*rt\/bb:1' locally/);
+      assertMatch(r.stderr, /Status: Downloaded newer image/);
+    });
+  },
+);
