@@ -5,7 +5,7 @@
  */
 import { type CommandSpec, findSubcommand, formatHelp } from "./flags.ts";
 import { type CommandGroup, commandTable } from "./table.ts";
-import { globalFlags } from "./global.ts";
+import { globalFlags, rootDir } from "./global.ts";
 
 /** ctr's version, kept equal to deno.json's. */
 export const VERSION = "0.1.0";
@@ -52,8 +52,36 @@ export async function findCommand(path: string[]): Promise<CommandSpec | undefin
   return spec;
 }
 
+const systemGroup: CommandSpec = {
+  name: "system",
+  usage: "COMMAND",
+  description: "Manage ctr's state",
+  subcommands: [
+    {
+      name: "reset",
+      usage: "[OPTIONS]",
+      description:
+        "Stop every container and ctr's supervisor for the state root, then remove all its state\n(images, containers, volumes, networks, build cache)",
+      flags: [{ name: "force", short: "f", type: "bool", description: "Do not prompt for confirmation" }],
+      maxArgs: 0,
+      async run({ flags }) {
+        const root = rootDir();
+        if (!flags.force) {
+          const answer = prompt(
+            `WARNING! This stops all containers and removes all images, containers, volumes, networks and build cache in ${root}.\nAre you sure you want to continue? [y/N]`,
+          );
+          if (!answer || !/^y(es)?$/i.test(answer.trim())) return 0;
+        }
+        const { resetRoot } = await import("../runtime/teardown.ts");
+        await resetRoot(root);
+      },
+    },
+  ],
+};
+
 /** The commands of this group. */
 export const commands: CommandSpec[] = [
+  systemGroup,
   {
     name: "help",
     usage: "[COMMAND [SUBCOMMAND]]",

@@ -7,6 +7,7 @@
  * @module
  */
 import { libc } from "../ffi/libc.ts";
+import { MNT } from "../ffi/constants.ts";
 import { cgroupParentFor, detectCgroupLayout } from "./cgroups/mod.ts";
 import { request, supervisorRunning } from "./client.ts";
 import { ContainerCgroup } from "./container_cgroup.ts";
@@ -58,6 +59,29 @@ export async function teardownRoot(root: string): Promise<void> {
     teardownRootNetwork(root);
   } catch (e) {
     console.error(`ctr: network teardown of ${root}: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Stops everything ctr runs for `root` ({@linkcode teardownRoot}), unmounts whatever is still
+ * mounted below it, and deletes the state root's contents (the directory itself stays).
+ *
+ * @example
+ * ```ts
+ * await resetRoot("/var/lib/ctr"); // as `ctr system reset -f`
+ * ```
+ */
+export async function resetRoot(root: string): Promise<void> {
+  await teardownRoot(root);
+  const mounts = Deno.readTextFileSync("/proc/self/mountinfo").split("\n").map((l) => l.split(" ")[4])
+    .filter((p) => p && p.startsWith(root + "/")).sort((a, b) => b.length - a.length);
+  for (const m of mounts) {
+    try {
+      libc.umount(m, MNT.DETACH);
+    } catch { /* already gone */ }
+  }
+  for (const e of Deno.readDirSync(root)) {
+    await Deno.remove(`${root}/${e.name}`, { recursive: true });
   }
 }
 
