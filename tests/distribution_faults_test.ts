@@ -223,3 +223,48 @@ Deno.test("faults: a pull killed with SIGKILL resumes without fetching completed
     await stub.close();
   }
 });
+
+Deno.test("faults: an answer that never comes and a body that stops flowing are abandoned after the idle timeout", async () => {
+  const img = buildImage([{ data: randomBytes(1_500_000) }]);
+  const layer = img.layers[0];
+  let stall = true;
+  const release: (() => void)[] = [];
+  let headHangs = true;
+  const hook: Hook = async (req, url) => {
+    if (headHangs && req.method === "HEAD" && url.pathname.endsWith("/manifests/1")) {
+      headHangs = false; // the first answer never comes
+      await new Promise<void>((r) => release.push(r));
+      return new Response(null, { status: 503 });
+    }
+    if (!stall || req.method !== "GET" || !url.pathname.endsWith(layer.digest)) return undefined;
+    stall = false;
+    let step = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (step++ === 0) return c.enqueue(layer.bytes.slice(0, 1_200_000));
+        await new Promise<void>((r) => release.push(r)); // never sends the rest
+        c.close();
+      },
+    });
+    return new Response(body, { headers: { "Content-Length": String(layer.size) } });
+  };
+  const stub = new StubRegistry({ hook });
+  try {
+    stub.seed("idle/app", "1", img);
+    await withRoot(async (root) => {
+      await Deno.writeTextFile(`${root}/config.json`, JSON.stringify({ "registry-idle-timeout": 1 }));
+      const started = Date.now();
+      const r = await ctr(root, ["pull", `${stub.host}/idle/app:1`], env(root));
+      assertEquals(r.code, 0, r.stderr);
+      assert(Date.now() - started < 20_000, "did not hang");
+      assertEquals(stub.requests("HEAD", /manifests\/1$/).length, 2);
+      const gets = stub.requests("GET", new RegExp(layer.digest));
+      assertEquals(gets.length, 2);
+      assertMatch(gets[1].headers.get("range") ?? "", /^bytes=[1-9]\d*-$/);
+      assertEquals(recorded(root, `${stub.host}/idle/app:1`), img.manifest.digest);
+    });
+  } finally {
+    release.forEach((r) => r());
+    await stub.close();
+  }
+});

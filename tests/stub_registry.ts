@@ -20,7 +20,11 @@ export interface LoggedRequest {
 }
 
 /** Hooks: return a Response to answer instead of the normal handler. */
-export type Hook = (req: Request, url: URL, stub: StubRegistry) => Response | Promise<Response> | undefined;
+export type Hook = (
+  req: Request,
+  url: URL,
+  stub: StubRegistry,
+) => Response | Promise<Response | undefined> | undefined;
 
 /** Options of a stub. */
 export interface StubOptions {

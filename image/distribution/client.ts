@@ -23,10 +23,63 @@ export interface RetryPolicy {
   baseDelayMs: number;
   /** Cap for one delay, including `Retry-After`. */
   maxDelayMs: number;
+  /**
+   * A connection that sends nothing for this long (no answer, or a body that stopped
+   * flowing) counts as dropped: it is abandoned and retried (downloads resume).
+   */
+  idleTimeoutMs?: number;
 }
 
-/** The default policy: 6 attempts, 200 ms doubling, at most 30 s per wait. */
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 200, maxDelayMs: 30_000 };
+/** The default policy: 6 attempts, 200 ms doubling, at most 30 s per wait, 30 s idle timeout. */
+export const DEFAULT_RETRY: RetryPolicy = {
+  attempts: 6,
+  baseDelayMs: 200,
+  maxDelayMs: 30_000,
+  idleTimeoutMs: 30_000,
+};
+
+/** A connection sent nothing for the idle timeout. Counts as a network failure. */
+export class IdleTimeoutError extends Error {
+  override name = "IdleTimeoutError";
+}
+
+/**
+ * Aborts `controller` when {@linkcode Watchdog.kick} is not called for `ms`.
+ *
+ * @example
+ * ```ts
+ * const dog = new Watchdog(controller, 30_000);
+ * for await (const chunk of body) dog.kick();
+ * dog.stop();
+ * ```
+ */
+export class Watchdog {
+  #controller: AbortController;
+  #ms: number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether it fired. */
+  fired = false;
+
+  constructor(controller: AbortController, ms: number) {
+    this.#controller = controller;
+    this.#ms = ms;
+    this.kick();
+  }
+
+  /** Something arrived: start the wait again. */
+  kick(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.fired = true;
+      this.#controller.abort(new IdleTimeoutError(`No data for ${this.#ms / 1000} s`));
+    }, this.#ms);
+  }
+
+  stop(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
 
 /** An error answer of the registry (after retries), with its status and error codes. */
 export class RegistryError extends Error {
@@ -97,6 +150,7 @@ export function errorText(e: unknown): string {
 
 /** Whether an error thrown by `fetch` or a body read is a network failure worth retrying. */
 export function isNetworkError(e: unknown): boolean {
+  if (e instanceof IdleTimeoutError) return true;
   if (e instanceof DOMException && e.name === "AbortError") return false;
   if (e instanceof Deno.errors.Interrupted || e instanceof Deno.errors.ConnectionReset) return true;
   if (e instanceof Deno.errors.ConnectionRefused || e instanceof Deno.errors.ConnectionAborted) return true;
@@ -213,10 +267,18 @@ export class RegistryClient {
     const attempts = retryable ? this.retry.attempts : 1;
     for (let attempt = 0;; attempt++) {
       let res: Response;
+      // No answer within the idle timeout: abandon the attempt.
+      const idle = new AbortController();
+      const dog = new Watchdog(idle, this.retry.idleTimeoutMs ?? DEFAULT_RETRY.idleTimeoutMs!);
+      const signal = init.signal ? AbortSignal.any([init.signal, idle.signal]) : idle.signal;
       try {
-        res = await this.#fetch(url, { ...init, redirect: "follow" });
+        res = await this.#fetch(url, { ...init, signal, redirect: "follow" });
+        dog.stop();
       } catch (e) {
-        if (attempt + 1 >= attempts || !isNetworkError(e)) throw e;
+        dog.stop();
+        const err = dog.fired ? new IdleTimeoutError(`No answer from ${new URL(url).host} (${url})`) : e;
+        if (attempt + 1 >= attempts || !isNetworkError(err)) throw err;
+
         await sleep(backoffMs(attempt, this.retry), init.signal ?? undefined);
         continue;
       }

@@ -12,7 +12,8 @@
  *   "registry-host-mirrors": { "quay.io": ["http://127.0.0.1:5001"] },
  *   "max-concurrent-downloads": 3,
  *   "max-concurrent-uploads": 5,
- *   "max-download-attempts": 5
+ *   "max-download-attempts": 5,
+ *   "registry-idle-timeout": 30
  * }
  * ```
  *
@@ -28,6 +29,8 @@
  *   fetched / pushed at the same time.
  * - `max-download-attempts` (default 5): attempts per registry request (and per stalled
  *   download without progress) before giving up, with exponential back-off in between.
+ * - `registry-idle-timeout` (ctr's extension, seconds, default 30): a registry connection
+ *   that sends nothing for this long is abandoned and retried (a download resumes).
  *
  * Pure except {@linkcode loadRegistryConfig}.
  *
@@ -44,6 +47,8 @@ export interface RegistryConfig {
   maxConcurrentUploads: number;
   /** Attempts per request before giving up. */
   maxAttempts: number;
+  /** ms without data after which a connection counts as dropped. */
+  idleTimeoutMs: number;
 }
 
 /** The settings when there is no config file. */
@@ -53,6 +58,7 @@ export const DEFAULT_REGISTRY_CONFIG: RegistryConfig = {
   maxConcurrentDownloads: 3,
   maxConcurrentUploads: 5,
   maxAttempts: 5,
+  idleTimeoutMs: 30_000,
 };
 
 /** Where the API of `docker.io` really is. */
@@ -133,6 +139,7 @@ export function parseRegistryConfig(doc: unknown, file = "config"): RegistryConf
       "max-download-attempts",
       DEFAULT_REGISTRY_CONFIG.maxAttempts,
     ),
+    idleTimeoutMs: positiveInt(o["registry-idle-timeout"], "registry-idle-timeout", 30) * 1000,
   };
 }
 

@@ -60,6 +60,7 @@ Deno.test("parseRegistryConfig: Docker's daemon.json keys, validated", () => {
       maxConcurrentDownloads: 6,
       maxConcurrentUploads: 5,
       maxAttempts: 5,
+      idleTimeoutMs: 30_000,
     },
   );
   assertThrows(() => parseRegistryConfig({ "max-concurrent-downloads": 0 }), TypeError, "positive integer");

@@ -11,7 +11,7 @@
  */
 import { DEFAULT_DOMAIN } from "../reference.ts";
 import { UnauthorizedError } from "./auth.ts";
-import { RegistryClient, type RetryPolicy } from "./client.ts";
+import { DEFAULT_RETRY, RegistryClient, type RetryPolicy } from "./client.ts";
 import { registryFetch } from "./tls.ts";
 import { DEFAULT_REGISTRY_CONFIG, endpointsFor, type RegistryConfig } from "./config.ts";
 import { type Credentials, eraseCredentials, keyHost, storeCredentials } from "./credentials.ts";
@@ -65,7 +65,14 @@ export async function login(
   const endpoint = endpointsFor(registry, options.config ?? DEFAULT_REGISTRY_CONFIG, "push")[0];
   const client = await RegistryClient.connect(endpoint, {
     credentials,
-    retry: options.retry,
+    retry: options.retry ??
+      (options.config
+        ? {
+          ...DEFAULT_RETRY,
+          attempts: options.config.maxAttempts,
+          idleTimeoutMs: options.config.idleTimeoutMs,
+        }
+        : undefined),
     fetch: options.fetch ?? await registryFetch(registry, options.certsDirs ?? []),
   });
   if (client.auth.scheme !== undefined) {

@@ -132,7 +132,8 @@ export async function listRemoteTags(reference: string, options: PullOptions = {
   const endpoint = endpointsFor(ref.domain, config, "push")[0];
   const client = await RegistryClient.connect(endpoint, {
     credentials: await (options.credentials ?? getCredentials)(ref.domain),
-    retry: options.retry ?? { ...DEFAULT_RETRY, attempts: config.maxAttempts },
+    retry: options.retry ??
+      { ...DEFAULT_RETRY, attempts: config.maxAttempts, idleTimeoutMs: config.idleTimeoutMs },
     fetch: options.fetch ?? await registryFetch(ref.domain, options.certsDirs ?? []),
   });
   return await new Repository(client, ref.path, "pull").listTags();
@@ -160,7 +161,8 @@ async function pullFrom(
   const content = store.content;
   const client = await RegistryClient.connect(endpoint, {
     credentials: await (options.credentials ?? getCredentials)(ref.domain),
-    retry: options.retry ?? { ...DEFAULT_RETRY, attempts: config.maxAttempts },
+    retry: options.retry ??
+      { ...DEFAULT_RETRY, attempts: config.maxAttempts, idleTimeoutMs: config.idleTimeoutMs },
     fetch: options.fetch ?? await registryFetch(ref.domain, options.certsDirs ?? []),
   });
   const repo = new Repository(client, ref.path, "pull");

@@ -162,7 +162,8 @@ export async function pushImage(
   const endpoint = endpointsFor(ref.domain, config, "push")[0];
   const client = await RegistryClient.connect(endpoint, {
     credentials: await (options.credentials ?? getCredentials)(ref.domain),
-    retry: options.retry ?? { ...DEFAULT_RETRY, attempts: config.maxAttempts },
+    retry: options.retry ??
+      { ...DEFAULT_RETRY, attempts: config.maxAttempts, idleTimeoutMs: config.idleTimeoutMs },
     fetch: options.fetch ?? await registryFetch(ref.domain, options.certsDirs ?? []),
   });
   progress.message(`The push refers to repository [${repoName}]`);

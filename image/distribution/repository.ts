@@ -11,7 +11,16 @@ import type { BlobWriter } from "../content_store.ts";
 import { Hasher, parseDigest } from "../digest.ts";
 import { MANIFEST_ACCEPT } from "../oci.ts";
 import { repositoryScope } from "./challenge.ts";
-import { backoffMs, errorText, isNetworkError, type RegistryClient, RegistryError } from "./client.ts";
+import {
+  backoffMs,
+  DEFAULT_RETRY,
+  errorText,
+  IdleTimeoutError,
+  isNetworkError,
+  type RegistryClient,
+  RegistryError,
+  Watchdog,
+} from "./client.ts";
 import { nextLink, parseContentRange, uploadedBytes } from "./headers.ts";
 
 /** Bytes gathered from the network before one write to the content store. */
@@ -234,12 +243,22 @@ export class Repository {
       used = 0;
       await writer.write(batch.subarray(0, n));
     };
+    const idleMs = this.client.retry.idleTimeoutMs ?? DEFAULT_RETRY.idleTimeoutMs!;
     while (writer.offset < size) {
       const start = writer.offset;
+      // A body that stops flowing without the connection closing is abandoned after the
+      // idle timeout and resumed like a dropped one.
+      const stalled = new AbortController();
+      let dog: Watchdog | undefined;
       try {
         const headers: Record<string, string> = {};
         if (start > 0) headers.Range = `bytes=${start}-`;
-        const res = await this.#req(`blobs/${digest}`, { headers, accept: [404, 416] });
+        const res = await this.#req(`blobs/${digest}`, {
+          headers,
+          accept: [404, 416],
+          signal: stalled.signal,
+        });
+        dog = new Watchdog(stalled, idleMs);
         if (res.status === 404) {
           await res.body?.cancel().catch(() => {});
           throw new NotFoundError(`blob ${digest} not found in ${this.client.registry}/${this.path}`);
@@ -274,6 +293,7 @@ export class Repository {
             chunk = chunk.subarray(skip);
             skip = 0;
           }
+          dog.kick();
           if (writer.offset + used + chunk.length > size) {
             used = 0;
             throw new DigestMismatchError(digest, `(more than ${size} bytes)`, `blob ${digest}`);
@@ -286,11 +306,14 @@ export class Repository {
           }
           onBytes?.(writer.offset + used);
         }
+        dog.stop();
         await flush();
         if (writer.offset < size) {
           throw new TypeError(`error reading body: incomplete (${writer.offset}/${size})`);
         }
-      } catch (e) {
+      } catch (err) {
+        dog?.stop();
+        const e = dog?.fired ? new IdleTimeoutError(`Download of ${digest} stalled`) : err;
         // What arrived before the failure is good (the digest decides at the end): keep it.
         await flush();
         if (!isNetworkError(e)) throw e;
