@@ -172,7 +172,7 @@ export class Authorizer {
       }
       res = await this.#fetch(url, { headers });
     }
-    const text = await res.text();
+    const text = await readText(res, 1 << 20);
     if (!res.ok) {
       const detail = errorDetail(text) ?? `${res.status} ${res.statusText}`;
       if (res.status === 401 || res.status === 403) {
@@ -233,4 +233,37 @@ export function errorDetail(text: string): string | undefined {
   } catch { /* not JSON */ }
   const t = text.trim();
   return t && t.length < 200 && !t.startsWith("<") ? t : undefined;
+}
+
+/**
+ * A response body as text, at most `limit` bytes of it (the rest is dropped): error and
+ * token answers are small, and a misbehaving server must not make ctr read without end.
+ *
+ * @example
+ * ```ts
+ * const text = await readText(res); // ≤ 64 KiB
+ * ```
+ */
+export async function readText(res: Response, limit = 64 << 10): Promise<string> {
+  if (!res.body) return "";
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  const reader = res.body.getReader();
+  try {
+    while (n < limit) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      n += value.length;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  const all = new Uint8Array(n);
+  let o = 0;
+  for (const c of chunks) {
+    all.set(c, o);
+    o += c.length;
+  }
+  return new TextDecoder().decode(all.subarray(0, Math.min(n, limit)));
 }

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { Authorizer, errorDetail, UnauthorizedError } from "./auth.ts";
+import { Authorizer, errorDetail, readText, UnauthorizedError } from "./auth.ts";
 import { retryAfterMs } from "./headers.ts";
 import type { Credentials } from "./credentials.ts";
 import type { Endpoint } from "./config.ts";
@@ -234,7 +234,7 @@ export class RegistryClient {
         const client = new RegistryClient(endpoint, base, auth, options);
         try {
           const res = await client.#send(`${base}/v2/`, { method: "GET" }, false);
-          const text = await res.text();
+          const text = await readText(res);
           if (res.status === 400 && /https/i.test(text)) {
             errors.push(`${base}: the server expects HTTPS`);
             continue;
@@ -312,7 +312,7 @@ export class RegistryClient {
       }, replayable);
       if (res.status === 401 && !options.accept?.includes(401)) {
         const header = res.headers.get("www-authenticate");
-        const body = await res.text().catch(() => "");
+        const body = await readText(res).catch(() => "");
         if (!challenged && replayable && this.auth.observe(header)) {
           challenged = true;
           if (authorization) this.auth.invalidate();
@@ -324,7 +324,7 @@ export class RegistryClient {
         throw this.#unauthorized(body);
       }
       if (res.ok || options.accept?.includes(res.status)) return res;
-      const text = await res.text().catch(() => "");
+      const text = await readText(res).catch(() => "");
       throw registryError(method, url, res, text);
     }
   }
