@@ -146,7 +146,9 @@ try {
     for (const [name, fn] of order) results[name].push(await fn());
   }
 
-  console.log(`\nctr run --rm busybox /bin/true — median of ${RUNS} runs (wall time, process start to exit)`);
+  console.log(
+    `\nrun --rm busybox /bin/true, no network — median of ${RUNS} runs (wall time, process start to exit)`,
+  );
   const ctrMs = median(results.ctr);
   console.log(
     `  ${"ctr".padEnd(8)} ${ctrMs.toFixed(1).padStart(7)} ms   (goal ≤ 100 ms: ${
@@ -160,6 +162,7 @@ try {
       `  ${name.padEnd(8)} ${m.toFixed(1).padStart(7)} ms   ctr/${name} = ${(ctrMs / m).toFixed(2)}×`,
     );
   }
+  console.log(`  (ctr on its default bridge network: ${median(results["ctr-bridge"]).toFixed(1)} ms)`);
 
   // Supervision memory at 100 running containers.
   const names = Array.from({ length: 100 }, (_, i) => `mem${i}`);

@@ -44,7 +44,17 @@ function initCommand(statusPath: string): { command: string; args: string[] } {
   if (Deno.build.standalone) return { command: Deno.execPath(), args: ["__init", statusPath] };
   return {
     command: Deno.execPath(),
-    args: ["run", "--quiet", "--no-prompt", "--allow-all", "--no-config", "--no-lock", INIT_MAIN, statusPath],
+    args: [
+      "run",
+      "--quiet",
+      "--no-prompt",
+      "--allow-all",
+      "--no-config",
+      "--no-lock",
+      "--v8-flags=--single-threaded",
+      INIT_MAIN,
+      statusPath,
+    ],
   };
 }
 

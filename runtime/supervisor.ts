@@ -58,7 +58,7 @@ export class Supervisor {
   readonly manager: ContainerManager;
   readonly network: ContainerNetworking;
   #warm: InitProcess[] = [];
-  #warmTarget = 1;
+  #warmTarget = 2;
   #listener?: Deno.Listener;
   #monitorPid = 0;
   #encoder = new TextEncoder();
@@ -94,9 +94,12 @@ export class Supervisor {
   }
 
   #takeInit(): InitProcess {
+    // The oldest warm init that is ready; a second one covers back-to-back starts while the
+    // first is being replaced.
     const init = this.#warm.shift() ?? InitProcess.spawn();
-    // Refill after the current start is under way, so the spawn does not compete with it.
-    setTimeout(() => this.#fillWarm(), 50);
+    // Refill once the current start is under way, so the new Deno process does not compete
+    // with the one being handed its spec.
+    setTimeout(() => this.#fillWarm(), 100);
     return init;
   }
 
