@@ -377,6 +377,7 @@ export class ContainerManager {
           if (tty) setWindowSize(master, tty.rows, tty.cols);
           l.ptyMaster = master;
           pumps.push(this.#pumpPty(l, master));
+          this.#host.tellMonitor(`holdpty ${init!.pid} ${master}`);
         },
       });
       l.streams = Promise.all(pumps);
@@ -597,6 +598,23 @@ export class ContainerManager {
       } catch { /* gone */ }
     });
     l.streams = Promise.all(pumps);
+  }
+
+  /** Takes back an adopted `-t` container's pty master from the monitor's copy. */
+  attachHeldPty(pid: number, monitorPid: number, fd: number): void {
+    const l = [...this.#live.values()].find((x) => x.pid === pid);
+    if (!l) return;
+    try {
+      const pidfd = libc.pidfdOpen(monitorPid);
+      try {
+        l.ptyMaster = libc.pidfdGetfd(pidfd, fd);
+      } finally {
+        libc.close(pidfd);
+      }
+    } catch {
+      return;
+    }
+    l.streams = Promise.all([l.streams, this.#pumpPty(l, l.ptyMaster)]);
   }
 
   /** Records a container found dead at supervisor start-up. */

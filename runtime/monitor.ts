@@ -15,7 +15,9 @@
  * - It holds an extra read end of every container's stdout/stderr pipe (`hold <pid>`, opened
  *   through `/proc/<pid>/fd/{1,2}` while the init has not exec'd yet), so a container never
  *   gets SIGPIPE while the supervisor is down; a restarted supervisor reads through those
- *   (`held <pid> <fd> <fd>` tells it where) until the container exits.
+ *   (`held <pid> <fd> <fd>` tells it where) until the container exits. A `-t` container's
+ *   pty master is copied the same way (`holdpty <pid> <supervisor fd>`, with pidfd_getfd;
+ *   `heldpty <pid> <fd>` on restart), or its terminal would hang up.
  * - It respawns a supervisor that died from a signal or crashed; a supervisor that exits 0
  *   (asked to shut down, or idle) ends the monitor too.
  *
@@ -100,6 +102,8 @@ export async function runMonitor(root: string): Promise<void> {
   Deno.mkdirSync(exitsDir(root), { recursive: true });
   Deno.writeTextFileSync(`${root}/run/monitor.pid`, String(Deno.pid));
   const held = new Map<number, number[]>();
+  /** Copies of the pty masters of -t containers, by container pid. */
+  const ptys = new Map<number, number>();
   let supervisor: Deno.ChildProcess | undefined;
   let toSupervisor: WritableStreamDefaultWriter<Uint8Array> | undefined;
   let announced = false;
@@ -112,12 +116,13 @@ export async function runMonitor(root: string): Promise<void> {
   };
 
   const release = (pid: number) => {
-    for (const fd of held.get(pid) ?? []) {
+    for (const fd of [...(held.get(pid) ?? []), ...(ptys.has(pid) ? [ptys.get(pid)!] : [])]) {
       try {
         libc.close(fd);
       } catch { /* closed */ }
     }
     held.delete(pid);
+    ptys.delete(pid);
   };
 
   const reapAdopted = () => {
@@ -171,6 +176,7 @@ export async function runMonitor(root: string): Promise<void> {
         libc.close(devNull);
       }
       for (const [pid, fds] of held) tell(`held ${pid} ${fds.join(" ")}`);
+      for (const [pid, fd] of ptys) tell(`heldpty ${pid} ${fd}`);
     } else if (cmd === "hold") {
       const pid = Number(rest[0]);
       const fds: number[] = [];
@@ -181,6 +187,21 @@ export async function runMonitor(root: string): Promise<void> {
         } catch { /* gone */ }
       }
       held.set(pid, fds);
+    } else if (cmd === "holdpty" && supervisor) {
+      // A -t container's pty master: without a copy here its terminal would hang up (SIGHUP
+      // to the container) when the supervisor dies.
+      try {
+        const pidfd = libc.pidfdOpen(supervisor.pid);
+        try {
+          const old = ptys.get(Number(rest[0]));
+          if (old !== undefined) libc.close(old);
+          ptys.set(Number(rest[0]), libc.pidfdGetfd(pidfd, Number(rest[1])));
+        } finally {
+          libc.close(pidfd);
+        }
+      } catch (e) {
+        console.error(`ctr monitor: cannot hold the pty of ${rest[0]}: ${(e as Error).message}`);
+      }
     } else if (cmd === "release") {
       release(Number(rest[0]));
     } else if (cmd === "stop") {

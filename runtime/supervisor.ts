@@ -195,6 +195,8 @@ export class Supervisor {
             }
           } else if (cmd === "held") {
             this.manager.attachHeld(Number(rest[0]), this.#monitorPid, rest.slice(1).map(Number));
+          } else if (cmd === "heldpty") {
+            this.manager.attachHeldPty(Number(rest[0]), this.#monitorPid, Number(rest[1]));
           } else if (cmd === "shutdown") {
             await this.#shutdown(false);
           }

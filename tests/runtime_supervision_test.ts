@@ -78,6 +78,40 @@ rootTest(
   },
 );
 
+rootTest(
+  "runtime: a -t container keeps its terminal through a supervisor restart",
+  async ({ root, image }) => {
+    await ok(root, [
+      "run",
+      "-d",
+      "-t",
+      "--name",
+      "tt",
+      "--network",
+      "none",
+      image,
+      "sh",
+      "-c",
+      "i=0; while :; do echo t$i; i=$((i+1)); sleep 0.1; done",
+    ]);
+    const pid = Number(await inspectField(root, "tt", "{{.State.Pid}}"));
+    await new Promise((r) => setTimeout(r, 500));
+    const supervisor = Number((await Deno.readTextFile(`${root}/supervisor.pid`)).trim());
+    Deno.kill(supervisor, "SIGKILL");
+    await until(() => !alive(supervisor), 5000, "supervisor gone");
+    await new Promise((r) => setTimeout(r, 800));
+    assert(alive(pid), "no hangup: the monitor holds the pty");
+    await until(async () => (await ctr(root, ["ps", "-q"])).code === 0, 10_000, "supervisor back");
+    const before = (await ok(root, ["logs", "tt"])).split("\n").length;
+    await until(
+      async () => (await ok(root, ["logs", "tt"])).split("\n").length > before + 3,
+      5000,
+      "tty output after restart",
+    );
+    await ok(root, ["rm", "-f", "tt"]);
+  },
+);
+
 async function inBatches<T>(items: T[], width: number, fn: (x: T) => Promise<void>): Promise<void> {
   const queue = [...items];
   await Promise.all(Array.from({ length: width }, async () => {
