@@ -10,9 +10,26 @@
  */
 import { main } from "./cli/main.ts";
 
+/**
+ * With `CTR_PERMISSIONS_REPORT=1` (and env access to read it), print the Deno permissions
+ * this process holds as JSON and stop: how the launcher's table is tested.
+ */
+function permissionsReport(): boolean {
+  const variable = "CTR_PERMISSIONS_REPORT";
+  if (Deno.permissions.querySync({ name: "env", variable }).state !== "granted") return false;
+  if (!Deno.env.get(variable)) return false;
+  const names = ["read", "write", "net", "env", "run", "ffi", "sys", "import"] as const;
+  const report: Record<string, string> = {};
+  for (const name of names) report[name] = Deno.permissions.querySync({ name }).state;
+  console.log(JSON.stringify(report));
+  return true;
+}
+
 if (import.meta.main) {
   const [first, arg] = Deno.args;
-  if (first === "__init") {
+  if (permissionsReport()) {
+    // reported; nothing else runs
+  } else if (first === "__init") {
     await import("./runtime/container_init_main.ts").then((m) => m.initMain(arg));
   } else if (first === "__monitor") {
     await import("./runtime/monitor_main.ts").then((m) => m.monitorMain(arg));

@@ -5,8 +5,10 @@
  * htpasswd entries and the token key already read), so nothing here needs to look outside
  * the root.
  *
- * Messages in: `{type:"start", settings}`, `{type:"shutdown"}`, `{type:"probe", path}` (tries
- * to read a file and reports the outcome — the sandbox test's direct attempt).
+ * Messages in: `{type:"start", settings}`, `{type:"shutdown"}`, `{type:"probe", path, op?}`
+ * (tries one operation — read (default) or write a file, spawn a program, dlopen a library,
+ * read an env variable or the hostname, connect to or listen on `host:port` — and reports
+ * the outcome: the sandbox test's direct attempts to step outside).
  * Messages out: `{type:"listening", hostname, port}`, `{type:"error", message}`,
  * `{type:"closed"}`, `{type:"probe", ok, error}`.
  *
@@ -19,7 +21,66 @@ import { type HttpServer, runHttpServer, type ServerSettings } from "./http_serv
 export type WorkerRequest =
   | { type: "start"; settings: ServerSettings }
   | { type: "shutdown" }
-  | { type: "probe"; path: string };
+  | { type: "probe"; path: string; op?: ProbeOp };
+
+/** What a probe tries. */
+export type ProbeOp =
+  | "read"
+  | "write"
+  | "symlink"
+  | "link"
+  | "run"
+  | "ffi"
+  | "env"
+  | "sys"
+  | "connect"
+  | "listen";
+
+async function probe(op: ProbeOp, target: string): Promise<void> {
+  switch (op) {
+    case "read":
+      await Deno.readFile(target);
+      return;
+    case "write":
+      await Deno.writeTextFile(target, "probe");
+      return;
+    case "symlink":
+    case "link": {
+      // target: "from=>to" (a link at `to` naming `from`)
+      const [from, to] = target.split("=>");
+      await (op === "symlink" ? Deno.symlink(from, to) : Deno.link(from, to));
+      return;
+    }
+    case "run":
+      await new Deno.Command(target).output();
+      return;
+    case "ffi":
+      Deno.dlopen(target, {}).close();
+      return;
+    case "env":
+      Deno.env.get(target);
+      return;
+    case "sys":
+      Deno.hostname();
+      return;
+    case "connect": {
+      const [hostname, port] = [
+        target.slice(0, target.lastIndexOf(":")),
+        Number(target.slice(target.lastIndexOf(":") + 1)),
+      ];
+      (await Deno.connect({ hostname, port })).close();
+      return;
+    }
+    case "listen": {
+      const [hostname, port] = [
+        target.slice(0, target.lastIndexOf(":")),
+        Number(target.slice(target.lastIndexOf(":") + 1)),
+      ];
+      Deno.listen({ hostname, port }).close();
+      return;
+    }
+  }
+}
 
 /** A message the worker sends. */
 export type WorkerReply =
@@ -54,7 +115,7 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
       break;
     case "probe":
       try {
-        await Deno.readFile(msg.path);
+        await probe(msg.op ?? "read", msg.path);
         reply({ type: "probe", ok: true });
       } catch (err) {
         reply({

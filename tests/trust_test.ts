@@ -304,9 +304,13 @@ Deno.test({
         await storeImage(root, `${repo}:1`, img);
         await ok(root, ["push", `${repo}:1`]);
         await ok(root, ["trust", "key", "generate"]);
-        const s1 = await ok(root, ["trust", "sign", `${repo}:1`]);
+        const s1 = await ok(root, ["trust", "sign", "--key", "default", `${repo}:1`]);
         assertStringIncludes(s1, "(referrers tag)");
-        await ok(root, ["trust", "sign", `${repo}:1`]); // a second signature joins the same index
+        // a second signer's signature joins the same index (the same key signing the same
+        // digest again makes the same artifact: Deno's ECDSA is deterministic, RFC 6979)
+        await ok(root, ["trust", "key", "generate", "second"]);
+        await ok(root, ["trust", "sign", "--key", "second", `${repo}:1`]);
+        await ok(root, ["trust", "sign", "--key", "second", `${repo}:1`]);
         const tag = `sha256-${img.manifest.digest.slice(7)}`;
         const idx = await http(`http://${reg.host}`, "GET", `/v2/trust/peer/manifests/${tag}`, {
           headers: { Accept: MediaType.OCI_INDEX },
