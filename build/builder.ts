@@ -312,13 +312,26 @@ class Build {
 
   /** Loads (pulling when missing or asked to) every image the needed stages use, in parallel. */
   async #resolveImages(): Promise<void> {
-    const refs = new Set<string>();
+    // Each image with the first line that names it, for messages.
+    const refs = new Map<string, number>();
     for (const i of this.graph.needed) {
       const n = this.graph.nodes[i];
-      if ("image" in n.base) refs.add(n.base.image);
-      for (const img of n.copyImages) refs.add(img);
+      const stage = this.df.stages[i];
+      if ("image" in n.base && !refs.has(n.base.image)) refs.set(n.base.image, stage.from.line);
+      for (const img of n.copyImages) {
+        if (refs.has(img)) continue;
+        const inst = stage.instructions.find((x) => x.original.includes(img));
+        refs.set(img, inst?.line ?? stage.from.line);
+      }
     }
-    await Promise.all([...refs].map((r) => this.image(r)));
+    await Promise.all([...refs].map(async ([ref, line]) => {
+      try {
+        await this.image(ref);
+      } catch (e) {
+        if (e instanceof BuildError) throw new DockerfileParseError(this.file, line, e.message);
+        throw e;
+      }
+    }));
   }
 
   /** The image `ref`, pulled once per build when missing (or always with `pull`). */
