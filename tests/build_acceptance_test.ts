@@ -220,7 +220,7 @@ RUN cat f2.txt f3.txt > out2
 COPY f4.txt .
 RUN cat f4.txt > out4
 COPY f5.txt .
-RUN ls -l > listing
+RUN ls > listing
 CMD ["cat", "listing"]
 `;
 
@@ -265,7 +265,7 @@ buildTest(
         "DONE COPY f4.txt .",
         "DONE RUN cat f4.txt > out4",
         "DONE COPY f5.txt .",
-        "DONE RUN ls -l > listing",
+        "DONE RUN ls > listing",
       ]);
       const layers3 = await layersOf(root, "ten");
       const base = layers1.length - 9;
