@@ -54,6 +54,8 @@ export interface BuildCommandOptions {
   writeProgress: (text: string) => void;
   /** Whether that is a terminal. */
   progressIsTerminal: boolean;
+  /** Its width, when a terminal. */
+  progressColumns?: number;
   env: Record<string, string | undefined>;
   cwd: string;
 }
@@ -102,15 +104,15 @@ export function parseSecrets(
   return out;
 }
 
-/** The distribution client as an {@linkcode ImagePuller}. */
-async function distributionPuller(root: string): Promise<ImagePuller> {
-  const [{ pullImage }, { loadRegistryConfig }, { certsDirs }, { snapshotUnpacker }] = await Promise.all([
-    import("../image/distribution/pull.ts"),
-    import("../image/distribution/config.ts"),
-    import("../image/distribution/tls.ts"),
-    import("../image/distribution/unpacker.ts"),
-  ]);
+/** The distribution client as an {@linkcode ImagePuller} (loaded only when a pull happens). */
+function distributionPuller(root: string): ImagePuller {
   return async (store: ImageStore, reference: string, options) => {
+    const [{ pullImage }, { loadRegistryConfig }, { certsDirs }, { snapshotUnpacker }] = await Promise.all([
+      import("../image/distribution/pull.ts"),
+      import("../image/distribution/config.ts"),
+      import("../image/distribution/tls.ts"),
+      import("../image/distribution/unpacker.ts"),
+    ]);
     await pullImage(store, reference, {
       config: await loadRegistryConfig(root),
       certsDirs: certsDirs(root),
@@ -300,7 +302,9 @@ export async function runBuildCommand(o: BuildCommandOptions): Promise<BuildResu
       : o.progress === "auto"
       ? (o.progressIsTerminal ? "tty" : "plain")
       : o.progress;
-    const printer = mode ? new BuildProgress({ mode, write: o.writeProgress }) : undefined;
+    const printer = mode
+      ? new BuildProgress({ mode, write: o.writeProgress, columns: o.progressColumns })
+      : undefined;
     const onEvent = printer ? (e: BuildEvent) => printer.handle(e) : undefined;
     const epochText = o.env.SOURCE_DATE_EPOCH;
     let epoch: number | undefined;
@@ -321,7 +325,7 @@ export async function runBuildCommand(o: BuildCommandOptions): Promise<BuildResu
         labels,
         noCache: o.noCache,
         pull: o.pull,
-        puller: await distributionPuller(o.root),
+        puller: distributionPuller(o.root),
         platform: o.platform,
         network: o.network === "none" ? "none" : "host",
         secrets,

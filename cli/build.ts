@@ -106,6 +106,7 @@ const buildSpec: CommandSpec = {
         stdin: Deno.stdin.readable,
         writeProgress: (text) => Deno.stderr.writeSync(enc.encode(text)),
         progressIsTerminal: Deno.stderr.isTerminal(),
+        progressColumns: Deno.stderr.isTerminal() ? Deno.consoleSize().columns : undefined,
         env: Deno.env.toObject(),
         cwd: Deno.cwd(),
       });
