@@ -341,7 +341,13 @@ export class NetworkService {
       // runtime bind-mounts those. Nothing to set up here.
       return { netns: req.joinNetns, ports: [], endpoints: [], release() {} };
     }
-    const attachments = mode.kind === "none" ? [] : this.store.attachmentsOf(req.containerId);
+    if (mode.kind === "none") {
+      // Only a loopback: the init makes that namespace itself (unshare + lo up), which is
+      // cheaper than building and holding one here, on the path of every `run --network none`.
+      await this.#writeEtc(req, this.#hosts(req, []), this.#resolvConf(req, [], hostResolv));
+      return { netns: "none", ports: [], endpoints: [], release() {} };
+    }
+    const attachments = this.store.attachmentsOf(req.containerId);
     const publish = attachments.length ? req.publish ?? [] : [];
     // 1. Ports first: a taken port is an error before anything else exists.
     const publisher = publish.length ? await PortPublisher.bind(publish) : undefined;
