@@ -169,7 +169,20 @@ try {
   await inBatches(
     names,
     4,
-    (n) => timed(ctrCmd, ["--root", root, "run", "-d", "--name", n, "busybox", "sleep", "600"]),
+    (n) =>
+      timed(ctrCmd, [
+        "--root",
+        root,
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        n,
+        "busybox",
+        "sleep",
+        "600",
+      ]),
   );
   await new Promise((r) => setTimeout(r, 1000));
   const p = await request<{ supervisor: number; monitor: number; warm: number[]; containers: number[] }>(
