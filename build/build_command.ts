@@ -58,6 +58,8 @@ export interface BuildCommandOptions {
   progressColumns?: number;
   env: Record<string, string | undefined>;
   cwd: string;
+  /** Cancels the build (RUN containers are killed, temp files removed). */
+  signal?: AbortSignal;
 }
 
 /** A failure of a build: the message and the exit code `ctr build` ends with. */
@@ -332,12 +334,14 @@ export async function runBuildCommand(o: BuildCommandOptions): Promise<BuildResu
         compression,
         epoch,
         onEvent,
+        signal: o.signal,
       });
       printer?.close();
       if (o.iidfile) await Deno.writeTextFile(resolveHost(o.iidfile), result.configDigest);
       return result;
     } catch (e) {
       printer?.close();
+      if (o.signal?.aborted) throw new BuildCommandError("the build was cancelled", 130);
       if (e instanceof BuildError) throw new BuildCommandError(e.message, e.exitCode ?? 1);
       if (e instanceof SyntaxError || (e as Error).name === "DockerfileParseError") {
         throw new BuildCommandError((e as Error).message, 1);

@@ -56,7 +56,7 @@ import { type CopyItem, planCopy, type SourceTree } from "./copy_plan.ts";
 import { type LowerView, overlayLowerView, writeCopyItems, writeInlineFiles } from "./copy_writer.ts";
 import { type DockerfileStages, parseDockerfileStages } from "./dockerfile/instructions.ts";
 import { DockerfileParseError } from "./dockerfile/parser.ts";
-import { cleanPath } from "./dockerignore.ts";
+import { cleanPath, isIgnored, parseDockerignore } from "./dockerignore.ts";
 import { createLayerDir, missingPaths, normalizeLayerDir, removeMountStubs } from "./layer_dir.ts";
 import { LayeredTree } from "./layered_tree.ts";
 import { type AddSources, fetchAddSources, isArchive, writeAddArchives } from "./add_sources.ts";
@@ -459,6 +459,7 @@ class Build {
         key = stepCacheKey(key, step);
         continue;
       }
+      if (this.abort.signal.aborted) throw new BuildError("the build was cancelled");
       const id = ++this.stepId;
       n++;
       this.emit({ type: "step", id, label: `[${prefix}${Math.min(n, total)}/${total}] ${stepLabel(step)}` });
@@ -560,12 +561,13 @@ class Build {
     } else if (step.checksum) {
       throw new Error("checksum can't be specified for non-HTTP(S) sources");
     }
-    const items: CopyItem[] = local.length
+    let items: CopyItem[] = local.length
       ? planCopy(tree, local, fetched ? withSlash(step.dest, local.length + remote.length) : step.dest, {
         workdir: step.workdir,
         instruction: step.add ? "ADD" : "COPY",
       })
       : [];
+    if (step.exclude.length) items = excludeItems(items, step.exclude);
     // ADD of a local archive extracts it instead of copying it (unless --unpack=false).
     const archives = step.add && step.unpack !== false && step.from === undefined
       ? await archiveItems(items, tree as HostTree)
@@ -772,6 +774,30 @@ function isRemoteSource(s: string): boolean {
 
 function withSlash(dest: string, n: number): string {
   return n > 1 && !dest.endsWith("/") ? dest + "/" : dest;
+}
+
+/**
+ * Drops the items `--exclude` patterns match (`.dockerignore` syntax), tried against the path
+ * inside the copied directory and against the whole source path; a directory that matches
+ * goes with everything in it.
+ */
+function excludeItems(items: CopyItem[], patterns: string[]): CopyItem[] {
+  const rules = parseDockerignore(patterns.join("\n"));
+  const roots = items.filter((it) => it.destRoot).map((it) => it.from);
+  const dropped: string[] = [];
+  return items.filter((it) => {
+    if (it.destRoot) return true;
+    if (dropped.some((d) => it.from.startsWith(d + "/"))) return false;
+    const root = roots.find((r) => r === "" || it.from.startsWith(r + "/"));
+    const inner = root === undefined
+      ? it.from.slice(it.from.lastIndexOf("/") + 1)
+      : it.from.slice(root ? root.length + 1 : 0);
+    if (isIgnored(rules, inner) || isIgnored(rules, it.from)) {
+      if (it.entry.type === "dir") dropped.push(it.from);
+      return false;
+    }
+    return true;
+  });
 }
 
 async function archiveItems(items: CopyItem[], tree: HostTree): Promise<CopyItem[]> {

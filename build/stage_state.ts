@@ -486,6 +486,7 @@ export class StageState {
     ) {
       throw new Error(`invalid chmod parameter: ${JSON.stringify(chmod)}`);
     }
+    if (inst.kind === "COPY" && inst.parents) throw new Error("COPY --parents is not supported");
     const from = inst.kind === "COPY" && inst.from ? this.#expand(inst.from) : undefined;
     let text = inst.kind;
     if (chown) text += ` --chown=${chown}`;

@@ -85,6 +85,11 @@ const buildSpec: CommandSpec = {
     }
     const { runBuildCommand, BuildCommandError } = await import("../build/build_command.ts");
     const enc = new TextEncoder();
+    // Ctrl-C or a TERM cancels the build cleanly: its RUN containers are killed, its temp files go.
+    const cancel = new AbortController();
+    const onSignal = () => cancel.abort();
+    Deno.addSignalListener("SIGINT", onSignal);
+    Deno.addSignalListener("SIGTERM", onSignal);
     try {
       const result = await runBuildCommand({
         root: rootDir(),
@@ -109,12 +114,16 @@ const buildSpec: CommandSpec = {
         progressColumns: Deno.stderr.isTerminal() ? Deno.consoleSize().columns : undefined,
         env: Deno.env.toObject(),
         cwd: Deno.cwd(),
+        signal: cancel.signal,
       });
       if (flags.quiet) console.log(result.configDigest);
     } catch (e) {
       if (e instanceof BuildCommandError) throw new ExitCodeError(e.exitCode, e.message);
       if (e instanceof TypeError) throw new UsageError(e.message, "build");
       throw e;
+    } finally {
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
     }
   },
 };

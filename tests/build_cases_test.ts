@@ -4,7 +4,7 @@
  * behind.
  */
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { ctr } from "./helpers.ts";
+import { ctr, REPO } from "./helpers.ts";
 import { build, buildOk, buildTest, runIn, withContext } from "./build_helpers.ts";
 
 buildTest(
@@ -152,3 +152,48 @@ buildTest(
     });
   },
 );
+
+async function processesWith(token: string): Promise<number[]> {
+  const pids: number[] = [];
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = await Deno.readTextFile(`/proc/${e.name}/cmdline`);
+      if (cmd.includes(token)) pids.push(Number(e.name));
+    } catch { /* exited */ }
+  }
+  return pids;
+}
+
+buildTest("build: SIGINT cancels a build: exit 130, its RUN container killed, nothing left", async (root) => {
+  const token = `cancel-${crypto.randomUUID()}`;
+  await withContext(
+    { Dockerfile: `FROM busybox\nRUN echo started; sleep 600; echo ${token}\n` },
+    async (dir) => {
+      const child = new Deno.Command(`${REPO}/ctr`, {
+        args: ["--root", root, "build", "--progress", "plain", "-t", "cancelled", dir],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      let log = "";
+      const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+      while (!/#\d+ [\d.]+ started/.test(log)) {
+        const r = await reader.read();
+        if (r.done) break;
+        log += r.value;
+      }
+      assert((await processesWith(token)).length > 0, log);
+      child.kill("SIGINT");
+      for (;;) {
+        const r = await reader.read();
+        if (r.done) break;
+        log += r.value;
+      }
+      assertEquals((await child.status).code, 130, log);
+      assertStringIncludes(log, "ctr: the build was cancelled");
+      assertEquals(await processesWith(token), []);
+      assertEquals(await listTree(`${root}/build/tmp`), []);
+      assertEquals((await ctr(root, ["images", "-q", "cancelled"])).stdout, "");
+    },
+  );
+});

@@ -274,3 +274,28 @@ Deno.test({
     }
   },
 });
+
+buildTest("build: COPY --exclude leaves out what its patterns match; --parents is refused", async (root) => {
+  await withContext({
+    Dockerfile:
+      "FROM busybox\nCOPY --exclude=*.log --exclude=cache app/ /app/\nCOPY --exclude=*.md *.txt *.md /top/\n",
+    "app/main.sh": "main",
+    "app/debug.log": "noise",
+    "app/cache/blob": "big",
+    "app/sub/keep.txt": "keep",
+    "app/sub/trace.log": "noise",
+    "a.txt": "a",
+    "README.md": "readme",
+  }, async (dir) => {
+    await buildOk(root, dir, ["-t", "excluded"]);
+    assertEquals(
+      await runIn(root, ["excluded", "sh", "-c", "cd / && find app top | sort"]),
+      // `*.log` matches at the top of the copied directory only, as in .dockerignore (`**/*.log` goes deeper).
+      "app\napp/main.sh\napp/sub\napp/sub/keep.txt\napp/sub/trace.log\ntop\ntop/a.txt\n",
+    );
+    await Deno.writeTextFile(`${dir}/Dockerfile`, "FROM busybox\nCOPY --parents app/main.sh /x/\n");
+    const r = await build(root, dir, ["-t", "parents"]);
+    assertEquals(r.code, 1);
+    assertStringIncludes(r.stderr, "Dockerfile:2: COPY --parents is not supported");
+  });
+});
