@@ -66,6 +66,13 @@ export const LIBC_SYMBOLS = {
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
+  // rtnetlink handles a request inside sendto; removing a link waits for RCU (tens of ms).
+  sendto_async: {
+    name: "sendto",
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
+    result: "isize",
+    nonblocking: true,
+  },
   recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"], result: "isize" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   if_nametoindex: { parameters: ["buffer"], result: "u32" },

@@ -512,6 +512,30 @@ export class NetlinkSocket {
   request(msg: MessageWriter, what: Operation): Message[] {
     const seq = this.nextSeq();
     this.send(msg.finish(seq), what);
+    return this.#collect(seq, msg, what);
+  }
+
+  /**
+   * {@linkcode NetlinkSocket.request} with the send on a Deno blocking-pool thread, so a
+   * slow kernel operation (deleting a link waits for RCU grace periods) does not stall the
+   * event loop. rtnetlink answers inside `sendto`, so the ack is queued when it returns.
+   * Use one socket per concurrent request: replies are matched by sequence number.
+   */
+  async requestAsync(msg: MessageWriter, what: Operation): Promise<Message[]> {
+    const seq = this.nextSeq();
+    const data = msg.finish(seq);
+    const addr = new Uint8Array(12);
+    new DataView(addr.buffer).setUint16(0, AF_NETLINK, true);
+    const n = Number(
+      await libcSymbols().sendto_async(this.fd, data, BigInt(data.length), 0, addr, addr.length),
+    );
+    // errno of the pool thread cannot be read here; a failed send of a well-formed request
+    // to the kernel is out of memory.
+    if (n < 0) throw new NetlinkError(`${what.op} (send)`, 105, what.subject);
+    return this.#collect(seq, msg, what);
+  }
+
+  #collect(seq: number, msg: MessageWriter, what: Operation): Message[] {
     const replies: Message[] = [];
     for (;;) {
       for (const m of this.receive(what)!) {

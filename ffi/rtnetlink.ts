@@ -392,6 +392,25 @@ export class RouteNetlink {
     this.#nl.request(m, { op: "delete link", subject: name });
   }
 
+  /**
+   * Deletes a link if it exists, without blocking the event loop while the kernel waits
+   * for RCU (see {@linkcode NetlinkSocket.requestAsync}); resolves to whether it existed.
+   */
+  async deleteLinkAsync(name: string): Promise<boolean> {
+    const link = this.getLink(name);
+    if (!link) return false;
+    const m = new MessageWriter(RTM.DELLINK, NLM_F.REQUEST | NLM_F.ACK).bytes(
+      ifinfomsg({ index: link.index }),
+    );
+    try {
+      await this.#nl.requestAsync(m, { op: "delete link", subject: name });
+      return true;
+    } catch (e) {
+      if (e instanceof NetlinkError && e.errno === ENODEV) return false;
+      throw e;
+    }
+  }
+
   /** Deletes a link if it exists; returns whether it did. */
   deleteLinkIfExists(name: string): boolean {
     try {

@@ -346,6 +346,7 @@ export class ContainerManager {
       log = await LogWriter.open(paths.log);
       // Ports, interfaces, addresses and /etc files before the init joins the namespace.
       net = await this.#host.network.start(c, paths, (ref) => this.#runningRef(ref));
+      t.lap("network");
       const spec: InitSpec = buildInitSpec(c, {
         paths,
         volumeSources,
@@ -490,8 +491,9 @@ export class ContainerManager {
     t.lap("killAll");
     await l.cgroup.destroy().catch((e) => console.error(`ctr supervisor: ${e.message}`));
     t.lap("destroy");
-    await this.#host.network.stop(id).catch((e) => console.error(`ctr supervisor: ${e.message}`));
-    t.lap("network");
+    // Taken down in the background (links go slowly, waiting for RCU): the exit is reported
+    // now; a restart or rm of this container waits for it.
+    this.#host.network.stop(id).catch((e) => console.error(`ctr supervisor: ${e.message}`));
     await l.log.close();
     if (l.ptyMaster !== undefined) {
       try {

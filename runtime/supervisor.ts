@@ -403,7 +403,7 @@ export class Supervisor {
         await m.withLock(c.Id, async () => {
           const pid = m.pidOf(c.Id);
           if (req.op === "network.disconnect") {
-            this.network.service.disconnect(c.Id, String(req.network ?? ""), req.force === true);
+            await this.network.service.disconnect(c.Id, String(req.network ?? ""), req.force === true);
           } else {
             await this.network.service.connect(c.Id, c.Name, String(req.network ?? ""), {
               aliases: (req.aliases as string[] | undefined) ?? [],

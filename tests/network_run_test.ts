@@ -434,15 +434,24 @@ rootTest(
     await until(async () => (await ctr(root, ["ps", "-q"])).code === 0, 10_000, "supervisor back");
 
     // Recovered: the live container's port is held again, the dead one's endpoint is gone.
-    let held = false;
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port: Number(port.split(":")[1]) }).close();
-    } catch (e) {
-      held = e instanceof Deno.errors.AddrInUse;
-    }
-    assert(held, "the published port is held again");
-    const doc = JSON.parse(await ok(root, ["network", "inspect", "rec"]))[0];
-    assertEquals(Object.values(doc.Containers).map((c) => (c as { Name: string }).Name), ["live"]);
+    // The new supervisor reconciles right after it starts: wait for it.
+    const held = () => {
+      try {
+        Deno.listen({ hostname: "127.0.0.1", port: Number(port.split(":")[1]) }).close();
+        return false;
+      } catch (e) {
+        return e instanceof Deno.errors.AddrInUse;
+      }
+    };
+    await until(held, 10_000, "the published port held again");
+    await until(
+      async () => {
+        const doc = JSON.parse(await ok(root, ["network", "inspect", "rec"]))[0];
+        return Object.values(doc.Containers).map((c) => (c as { Name: string }).Name).join() === "live";
+      },
+      10_000,
+      "only live on the network",
+    );
 
     await ok(root, ["rm", "-f", "live", "doomed"]);
     await ok(root, ["network", "rm", "rec"]);

@@ -186,15 +186,3 @@ export function connectEndpoint(
     throw e;
   }
 }
-
-/**
- * Removes a container's interface from the host side (the peer inside goes with it).
- *
- * @example
- * ```ts
- * disconnectEndpoint(rt, "ve1c0ffee12345");
- * ```
- */
-export function disconnectEndpoint(host: RouteNetlink, hostVeth: string): boolean {
-  return host.deleteLinkIfExists(hostVeth);
-}

@@ -29,14 +29,7 @@ import { libc } from "../../ffi/libc.ts";
 import { createNetns, netnsPath } from "../../ffi/netns.ts";
 import { RouteNetlink } from "../../ffi/rtnetlink.ts";
 import { NotFoundError } from "../../errors.ts";
-import {
-  connectEndpoint,
-  disconnectEndpoint,
-  ensureBridge,
-  hostSubnets,
-  hostVethName,
-  removeBridge,
-} from "./bridge.ts";
+import { connectEndpoint, ensureBridge, hostSubnets, hostVethName, removeBridge } from "./bridge.ts";
 import { DnsServer } from "./dns_server.ts";
 import { buildHosts, buildResolvConf, parseResolvConf } from "./etc_files.ts";
 import { containerOwner, Firewall, firewallTableName, networkOwner } from "./firewall.ts";
@@ -187,6 +180,8 @@ export class NetworkService {
   readonly #publishers = new Map<string, PortPublisher>();
   readonly #dns = new Map<string, DnsServer>();
   readonly #dnsStarting = new Map<string, Promise<void>>();
+  readonly #netLocks = new Map<string, Promise<void>>();
+  readonly #stopping = new Map<string, Promise<void>>();
   #firewall: Firewall | null | undefined;
 
   constructor(options: NetworkServiceOptions) {
@@ -347,6 +342,8 @@ export class NetworkService {
       await this.#writeEtc(req, this.#hosts(req, []), this.#resolvConf(req, [], hostResolv));
       return { netns: "none", ports: [], endpoints: [], release() {} };
     }
+    // A previous run's teardown still under way finishes first.
+    await this.#stopping.get(req.containerId)?.catch(() => {});
     const attachments = this.store.attachmentsOf(req.containerId);
     const publish = attachments.length ? req.publish ?? [] : [];
     // 1. Ports first: a taken port is an error before anything else exists.
@@ -360,8 +357,12 @@ export class NetworkService {
       inside.setLink("lo", { up: true });
       // 3. One interface per network, in connection order.
       for (const a of attachments) {
+        const fd = nsFd;
         endpoints.push(
-          this.#plug(req.containerId, a.networkId, nsFd, inside, endpoints.length === 0, req.dns ?? []),
+          await this.#withNetworkLock(
+            a.networkId,
+            () => this.#plug(req.containerId, a.networkId, fd, inside, endpoints.length === 0, req.dns ?? []),
+          ),
         );
       }
       // 4. Ports: kernel DNAT where nftables is, the proxy where not (and as the holder).
@@ -451,33 +452,80 @@ export class NetworkService {
     );
   }
 
-  /** Takes one endpoint down; the network's bridge and rules go with its last endpoint. */
-  #unplug(ep: EndpointRecord): void {
-    transaction(this.store.db, () => {
-      using rt = this.#rt();
-      disconnectEndpoint(rt, ep.hostVeth ?? hostVethName(ep.containerId, ep.networkId));
-      this.store.releaseEndpoint(ep.networkId, ep.containerId);
-      if (this.store.endpointsOn(ep.networkId).length === 0) this.#teardownNetwork(rt, ep.networkId);
-    });
-  }
-
-  #teardownNetwork(rt: RouteNetlink, networkId: string): void {
-    const net = this.store.getNetwork(networkId);
-    this.firewall?.removeNetwork(networkId);
-    if (net?.bridge) removeBridge(rt, net.bridge);
-    const dns = this.#dns.get(networkId);
-    if (dns) {
-      this.#dns.delete(networkId);
-      dns.close();
+  /**
+   * Runs `fn` with network `id` locked within this process: plugging into a bridge and
+   * taking the bridge down never interleave. (Only the supervisor plugs and unplugs, so one
+   * process per root is all there is to order.)
+   */
+  async #withNetworkLock<T>(id: string, fn: () => T | Promise<T>): Promise<T> {
+    const prev = this.#netLocks.get(id) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => release = r);
+    const chained = prev.then(() => mine);
+    this.#netLocks.set(id, chained);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.#netLocks.get(id) === chained) this.#netLocks.delete(id);
     }
   }
 
-  /** Undoes `start` (safe to call when nothing is up). */
-  async stop(containerId: string): Promise<void> {
+  /**
+   * Takes one endpoint down; the network's bridge and rules go with its last endpoint. Link
+   * removal waits for RCU grace periods in the kernel (~20 ms for a veth, ~50 ms for a
+   * bridge), so it runs off the event loop.
+   */
+  async #unplug(ep: EndpointRecord): Promise<void> {
+    await this.#withNetworkLock(ep.networkId, async () => {
+      {
+        using rt = this.#rt();
+        await rt.deleteLinkAsync(ep.hostVeth ?? hostVethName(ep.containerId, ep.networkId));
+      }
+      const last = this.claims.withLock(() =>
+        transaction(this.store.db, () => {
+          this.store.releaseEndpoint(ep.networkId, ep.containerId);
+          return this.store.endpointsOn(ep.networkId).length === 0;
+        })
+      );
+      if (last) await this.#teardownNetwork(ep.networkId);
+    });
+  }
+
+  async #teardownNetwork(networkId: string): Promise<void> {
+    const net = this.store.getNetwork(networkId);
+    this.firewall?.removeNetwork(networkId);
+    const dns = this.#dns.get(networkId);
+    if (dns) {
+      this.#dns.delete(networkId);
+      await dns.close();
+    }
+    if (net?.bridge) {
+      using rt = this.#rt();
+      await rt.deleteLinkAsync(net.bridge);
+    }
+  }
+
+  /**
+   * Undoes `start` (safe to call when nothing is up). Calls for one container run one after
+   * the other, and a `start` of it waits for them.
+   */
+  stop(containerId: string): Promise<void> {
+    const prev = this.#stopping.get(containerId) ?? Promise.resolve();
+    const p = prev.catch(() => {}).then(() => this.#stopNow(containerId));
+    this.#stopping.set(containerId, p);
+    p.catch(() => {}).finally(() => {
+      if (this.#stopping.get(containerId) === p) this.#stopping.delete(containerId);
+    });
+    return p;
+  }
+
+  async #stopNow(containerId: string): Promise<void> {
     const publisher = this.#publishers.get(containerId);
     this.#publishers.delete(containerId);
     await publisher?.close();
-    for (const ep of this.store.endpointsOf(containerId)) this.#unplug(ep);
+    for (const ep of this.store.endpointsOf(containerId)) await this.#unplug(ep);
     transaction(this.store.db, () => {
       this.firewall?.removeContainer(containerId);
       this.store.removePorts(containerId);
@@ -509,7 +557,10 @@ export class NetworkService {
     try {
       using inside = RouteNetlink.open({ netns: fd });
       const first = this.store.endpointsOf(containerId).length === 0;
-      const ep = this.#plug(containerId, net.id, fd, inside, first, options.dns ?? []);
+      const ep = await this.#withNetworkLock(
+        net.id,
+        () => this.#plug(containerId, net.id, fd, inside, first, options.dns ?? []),
+      );
       await this.#ensureDns(net.id);
       return ep;
     } catch (e) {
@@ -521,7 +572,7 @@ export class NetworkService {
   }
 
   /** Disconnects a container from a network (unplugging it when running). */
-  disconnect(containerId: string, networkRef: string, force = false): void {
+  async disconnect(containerId: string, networkRef: string, force = false): Promise<void> {
     const net = force ? this.store.getNetwork(networkRef) : this.store.requireNetwork(networkRef);
     if (!net) return;
     const a = this.store.attachment(containerId, net.id);
@@ -530,7 +581,7 @@ export class NetworkService {
       if (force) return;
       throw new NotFoundError(`container ${containerId} is not connected to network ${net.name}`);
     }
-    if (ep) this.#unplug(ep);
+    if (ep) await this.#unplug(ep);
     this.store.detach(containerId, net.id);
   }
 
