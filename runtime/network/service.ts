@@ -9,18 +9,22 @@
  *   namespace, sets addresses and the default route, installs DNAT rules, starts the
  *   embedded DNS of user networks and writes /etc/hosts and /etc/resolv.conf. It returns the
  *   namespace path the init joins (`InitSpec.network`), so no synchronisation with the init
- *   is needed: the namespace is complete before the init exists.
+ *   is needed: the namespace is complete before the init exists. (`--network none` returns
+ *   `none`: the init makes its loopback-only namespace itself, which is cheaper.)
  * - `stop` (when the container's process is gone) undoes all of that; a network's bridge,
- *   address and rules go with its last container.
+ *   address and rules go with its last container. Link removal waits for RCU in the kernel,
+ *   so it runs on Deno's blocking pool; the runtime need not wait for it, and a later
+ *   `start` or `forget` of the same container does.
  * - `recover` (when a supervisor starts) releases what dead containers held and re-binds
  *   ports and DNS for live ones.
  *
  * The long-lived parts — port proxies and DNS servers — live in the process that owns this
  * object, which must outlive the containers' starts: the supervisor.
  *
- * All host-side netlink and nftables steps are synchronous and run inside the database's
- * write transaction, so concurrent `ctr` processes on one state root see each network's
- * bridge and rules either fully set up or fully gone.
+ * Setting a network up runs inside the host-wide subnet-claims lock and the database's write
+ * transaction (in that order, everywhere), so concurrent `ctr` processes see each network's
+ * bridge and rules either fully set up or not at all; within the supervisor, plugging into
+ * and tearing down one network are ordered by a per-network lock.
  *
  * @module
  */
