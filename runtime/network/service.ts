@@ -778,6 +778,8 @@ export class NetworkService {
 
   /** Stops the DNS servers and proxies of this process (containers and rules stay). */
   async close(): Promise<void> {
+    // Teardowns under way finish first (the supervisor exits right after this).
+    await Promise.allSettled([...this.#stopping.values()]);
     for (const p of this.#publishers.values()) await p.close();
     this.#publishers.clear();
     for (const d of this.#dns.values()) await d.close();
