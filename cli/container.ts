@@ -131,6 +131,12 @@ const runFlags: FlagSpec[] = [
   { name: "privileged", type: "bool", description: "Give extended privileges to this container" },
   { name: "security-opt", type: "list", description: "Security Options" },
   {
+    name: "userns",
+    type: "string",
+    value: "string",
+    description: 'User namespace: "host" (the host\'s ids) or "auto" (a private range from /etc/subuid)',
+  },
+  {
     name: "verify",
     type: "bool",
     description: "Run only if the image is signed by a trusted key in its registry (see `ctr trust`)",

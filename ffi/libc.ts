@@ -674,6 +674,58 @@ export const libc = {
       `fd ${targetFd}`,
     );
   },
+  /**
+   * An idmapped copy of the mount tree at `source`, attached at `target`: open_tree(2) with
+   * OPEN_TREE_CLONE, mount_setattr(2) with MOUNT_ATTR_IDMAP and the user namespace `usernsFd`
+   * (its maps say how owners appear through the new mount), then move_mount(2). Files owned
+   * by host id H appear as the id H maps to in that namespace's parent view (runtime/security/userns.ts).
+   */
+  idmappedMount(source: string, target: string, usernsFd: number): void {
+    // The same numbers on every architecture (the unified syscall table of Linux 5.x).
+    const OPEN_TREE = 428, MOVE_MOUNT = 429, MOUNT_SETATTR = 442;
+    const OPEN_TREE_CLONE = 1, OPEN_TREE_CLOEXEC = 0o2000000, AT_EMPTY_PATH = 0x1000;
+    const MOUNT_ATTR_IDMAP = 0x100000n, MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+    const s = libcSymbols();
+    const src = cstr(source);
+    const fd = check(
+      s.syscall(
+        BigInt(OPEN_TREE),
+        BigInt(AT.FDCWD),
+        ptr(src),
+        BigInt(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC),
+        0n,
+        0n,
+        0n,
+      ),
+      "open_tree",
+      source,
+    );
+    try {
+      const attr = new BigUint64Array([MOUNT_ATTR_IDMAP, 0n, 0n, BigInt(usernsFd)]);
+      const empty = cstr("");
+      check(
+        s.syscall(BigInt(MOUNT_SETATTR), BigInt(fd), ptr(empty), BigInt(AT_EMPTY_PATH), ptr(attr), 32n, 0n),
+        "mount_setattr",
+        source,
+      );
+      const tgt = cstr(target);
+      check(
+        s.syscall(
+          BigInt(MOVE_MOUNT),
+          BigInt(fd),
+          ptr(empty),
+          BigInt(AT.FDCWD),
+          ptr(tgt),
+          BigInt(MOVE_MOUNT_F_EMPTY_PATH),
+          0n,
+        ),
+        "move_mount",
+        target,
+      );
+    } finally {
+      s.close(fd);
+    }
+  },
   getppid(): number {
     return libcSymbols().getppid();
   },

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { IdMapping } from "./security/userns.ts";
 import type { ImageConfig } from "../image/oci.ts";
 
 /** A `--mount` / `-v` / `--tmpfs` entry. */
@@ -81,6 +82,13 @@ export interface HostConfig {
   Ulimits: Ulimit[];
   Privileged: boolean;
   SecurityOpt: string[];
+  /** `--userns`: `host`, `auto`, or empty (the daemon-wide `userns-remap`, if any). */
+  UsernsMode?: string;
+  /**
+   * ctr's record of the user namespace a container runs in (resolved at create from
+   * `UsernsMode` and the remap setting, kept so a restart maps the same ids); absent = host ids.
+   */
+  IdMappings?: { UidMap: IdMapping[]; GidMap: IdMapping[]; Block: number };
   /** Network fields (runtime/network/run_flags.ts); absent in records made before networking. */
   PortBindings?: Record<string, { HostIp: string; HostPort: string }[]>;
   PublishAllPorts?: boolean;

@@ -173,7 +173,10 @@ function joinNamespaces(spec: InitSpec, sys: InitSyscalls): void {
   const pid = spec.joinPid;
   if (!pid) throw new InitError(125, "Join mode needs the pid of the container");
   // Open every namespace first: entering the mount namespace changes what /proc is.
-  const fds = JOIN_ORDER.map(([name, type]) => [sys.openRead(`/proc/${pid}/ns/${name}`), type]);
+  // In a user namespace, ctr-nsexec joined the network namespace while it still could (it
+  // belongs to the host's user namespace, where we have no rights).
+  const order = spec.userns ? JOIN_ORDER.filter(([name]) => name !== "net") : JOIN_ORDER;
+  const fds = order.map(([name, type]) => [sys.openRead(`/proc/${pid}/ns/${name}`), type]);
   sys.unshare(CLONE.FS);
   for (const [fd, type] of fds) {
     sys.setns(fd, type);
@@ -195,7 +198,9 @@ function createNamespaces(spec: InitSpec, sys: InitSyscalls): void {
 
   const rootfs = mountRootfs(spec, sys);
   for (const m of spec.mounts ?? []) mountOne(rootfs, m, spec, sys);
-  if ((spec.mounts ?? []).some((m) => m.destination === "/dev")) makeDevices(rootfs, sys);
+  if ((spec.mounts ?? []).some((m) => m.destination === "/dev")) {
+    makeDevices(rootfs, sys, spec.userns !== undefined);
+  }
   for (const p of spec.maskedPaths ?? []) maskPath(rootfs, p, sys);
   for (const p of spec.readonlyPaths ?? []) readonlyPath(rootfs, p, sys);
   if (spec.hostname) sys.sethostname(spec.hostname);
@@ -258,7 +263,22 @@ function mountOne(rootfs: string, m: MountSpec, spec: InitSpec, sys: InitSyscall
   const target = secureJoin(rootfs, m.destination, sys);
   const opts = parseMountOptions(m.options);
   if (m.type === "cgroup") {
+    // cgroup v1 hierarchies cannot be mounted inside a user namespace (cgroup2 can).
+    if (spec.userns && spec.cgroupViews) return;
     mountCgroups(target, opts.flags, spec, sys);
+    return;
+  }
+  if (m.type === "sysfs" && spec.userns) {
+    try {
+      ensureTarget(target, false, sys);
+      sys.mount(m.source, target, m.type, opts.flags, opts.data || undefined);
+    } catch {
+      // sysfs belongs to the network namespace's owner: in the host's network namespace (or
+      // one the host made), a user namespace's root may not mount it. Bind the host's, as
+      // runc does, read-only.
+      sys.mount("/sys", target, null, MS.BIND | MS.REC);
+      sys.mount(null, target, null, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC);
+    }
     return;
   }
   if (m.type === "bind") {
@@ -296,10 +316,17 @@ function mountCgroups(target: string, flags: number, spec: InitSpec, sys: InitSy
   if (flags & MS.RDONLY) sys.mount(null, target, null, MS.REMOUNT | MS.RDONLY | (flags & ~MS.RDONLY));
 }
 
-function makeDevices(rootfs: string, sys: InitSyscalls): void {
+function makeDevices(rootfs: string, sys: InitSyscalls, bindFromHost: boolean): void {
   const root = secureJoin(rootfs, "/", sys);
   for (const d of DEFAULT_DEVICES) {
     const path = `${root}${d.path}`;
+    if (bindFromHost) {
+      // mknod is refused in a user namespace: bind the host's node (the device cgroup still
+      // decides what may be opened).
+      sys.touch(path);
+      sys.mount(d.path, path, null, MS.BIND);
+      continue;
+    }
     sys.mknod(path, (d.type === "c" ? S.IFCHR : S.IFBLK) | d.mode, d.major, d.minor);
     sys.chmod(path, d.mode); // mknod applied the umask
   }

@@ -18,7 +18,7 @@
  * @module
  */
 import { libc } from "../ffi/libc.ts";
-import { O } from "../ffi/constants.ts";
+import { F, O } from "../ffi/constants.ts";
 import { InitError, setupContainer } from "./container_init.ts";
 import type { InitSpec } from "./init_spec.ts";
 import { realInitSyscalls } from "./init_syscalls.ts";
@@ -44,7 +44,16 @@ function fail(statusFd: number, code: number, message: string): never {
 
 /** Runs the init with the status pipe at `statusPath`. */
 export async function initMain(statusPath: string): Promise<void> {
-  const statusFd = libc.open(statusPath, O.WRONLY | O.CLOEXEC);
+  // `/proc/self/fd/N`: the pipe is already ours (ctr-nsexec left it on fd N). In a user
+  // namespace it cannot be reopened (the pipe belongs to the host's root): use it as it is.
+  const inherited = /^\/proc\/self\/fd\/(\d+)$/.exec(statusPath);
+  let statusFd: number;
+  if (inherited) {
+    statusFd = Number(inherited[1]);
+    libc.fcntl(statusFd, F.SETFD, F.FD_CLOEXEC);
+  } else {
+    statusFd = libc.open(statusPath, O.WRONLY | O.CLOEXEC);
+  }
   warmUp();
   libc.write(statusFd, new TextEncoder().encode("R"));
   const header = readExactly(0, 4);

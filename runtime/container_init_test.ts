@@ -277,3 +277,49 @@ Deno.test("init: the pids limit is written after setup, right before the confine
   const w = calls.indexOf("write fd 11 20");
   assert(w > calls.indexOf("pivot_root . .") && w < calls.findIndex((c) => c.startsWith("confine")));
 });
+
+const USERNS = {
+  uidMap: [{ containerId: 0, hostId: 100000, size: 65536 }],
+  gidMap: [{ containerId: 0, hostId: 100000, size: 65536 }],
+};
+
+Deno.test("init: in a user namespace, devices are bound from the host (mknod is refused there)", () => {
+  const { sys, calls } = fake({ files: { "/etc/passwd": PASSWD } });
+  setupContainer(spec({ userns: USERNS }), sys);
+  assert(!calls.some((c) => c.startsWith("mknod")), "no mknod");
+  assert(calls.includes("touch /c/rootfs/dev/null"));
+  assert(calls.includes(`mount /dev/null /c/rootfs/dev/null null ${MS.BIND}`));
+  assert(calls.includes(`mount /dev/urandom /c/rootfs/dev/urandom null ${MS.BIND}`));
+});
+
+Deno.test("init: in a user namespace, cgroup v1 views are left out and sysfs falls back to the host's, read-only", () => {
+  const { sys, calls } = fake({ files: { "/etc/passwd": PASSWD } });
+  const mount = sys.mount;
+  sys.mount = (src, target, type, flags, data) => {
+    if (type === "sysfs") throw new Error("mount sysfs: EPERM");
+    mount(src, target, type, flags, data);
+  };
+  setupContainer(spec({ userns: USERNS, cgroupViews: [{ dir: "memory", options: "memory" }] }), sys);
+  assert(!calls.some((c) => / cgroup /.test(c) || c.includes("/sys/fs/cgroup")), "no cgroup v1 mount");
+  assert(calls.includes(`mount /sys /c/rootfs/sys null ${MS.BIND | MS.REC}`));
+  assert(
+    calls.includes(
+      `mount null /c/rootfs/sys null ${MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC}`,
+    ),
+  );
+});
+
+Deno.test("init: exec into a user namespace does not join the network namespace (ctr-nsexec did)", () => {
+  const { sys, calls } = fake({ files: { "/etc/passwd": PASSWD } });
+  setupContainer(
+    { mode: "join", joinPid: 42, userns: USERNS, process: spec().process, confinement: PLAN },
+    sys,
+  );
+  assertEquals(calls.slice(0, 4), [
+    "openRead /proc/42/ns/cgroup",
+    "openRead /proc/42/ns/ipc",
+    "openRead /proc/42/ns/uts",
+    "openRead /proc/42/ns/mnt",
+  ]);
+  assert(!calls.includes(`setns 10 0x${CLONE.NEWNET.toString(16)}`));
+});

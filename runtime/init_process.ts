@@ -18,7 +18,9 @@
  */
 import { libc } from "../ffi/libc.ts";
 import { CLONE, F, O } from "../ffi/constants.ts";
+import { nsexecPath } from "../ffi/native/mod.ts";
 import { encodeInitSpec, type InitFailure, type InitSpec } from "./init_spec.ts";
+import { formatIdMap, type UsernsMaps } from "./security/userns.ts";
 
 /** A failure of the init before `execve` (exit code 125/126/127 and Docker-like message). */
 export class ContainerStartError extends Error {
@@ -71,7 +73,30 @@ function initEnv(): Record<string, string> {
 export interface SpawnInitOptions {
   /** Spawn into the pid namespace of this (host) pid instead of a new one (exec). */
   joinPid?: number;
+  /**
+   * With `joinPid`: the container runs in its own user namespace, so the init goes in
+   * through `ctr-nsexec join` (a multithreaded process cannot enter a user namespace).
+   */
+  joinUserns?: { root: string };
 }
+
+/** How a process ended, as Deno reports it (code 128+signal when killed). */
+export interface InitStatus {
+  success: boolean;
+  code: number;
+  signal: Deno.Signal | null;
+}
+
+/** Options of {@linkcode InitProcess.spawnInUserns}. */
+export interface SpawnUsernsOptions {
+  /** State root (where the compiled ctr unpacks ctr-nsexec). */
+  root: string;
+  maps: UsernsMaps;
+  /** A network namespace (path) to join before the user namespace is made. */
+  netns?: string;
+}
+
+const P_PID = 1, WEXITED = 4, CLD_EXITED = 1;
 
 /**
  * One init process, from spawn to `execve`.
@@ -91,23 +116,110 @@ export class InitProcess {
   readonly pid: number;
   /** Resolves when the init waits for its spec; rejects when it died first. */
   readonly ready: Promise<void>;
+  /** Resolves when the init (then the container's PID 1) ends. */
+  readonly status: Promise<InitStatus>;
   #statusRead: number;
   #statusWrite: number;
   #started = false;
 
-  private constructor(child: Deno.ChildProcess, statusRead: number, statusWrite: number) {
+  private constructor(
+    child: Deno.ChildProcess,
+    statusRead: number,
+    statusWrite: number,
+    reparented?: { pid: number },
+  ) {
     this.child = child;
-    this.pid = child.pid;
+    this.pid = reparented?.pid ?? child.pid;
+    this.status = reparented ? waitForPid(reparented.pid) : child.status;
     this.#statusRead = statusRead;
     this.#statusWrite = statusWrite;
     this.ready = this.#awaitReady();
     this.ready.catch(() => {});
   }
 
+  /** Sends a signal to the init (the container's PID 1 once it execs). */
+  kill(signal: Deno.Signal = "SIGTERM"): void {
+    if (this.pid === this.child.pid) this.child.kill(signal);
+    else Deno.kill(this.pid, signal);
+  }
+
+  /**
+   * Spawns an init in a new user namespace with `maps`, through `ctr-nsexec create`: it
+   * joins `netns` (while still privileged on the host), unshares the user namespace, waits
+   * while we write its maps, then makes the pid namespace — owned by the new user
+   * namespace, so that root inside may mount its /proc — and clones the init into it as
+   * our child (CLONE_PARENT). The Deno child object is ctr-nsexec, which exits at once; its
+   * pipes are the init's stdio, and the init's status comes from waitid on its pid.
+   */
+  static async spawnInUserns(options: SpawnUsernsOptions): Promise<InitProcess> {
+    const [r, w] = libc.pipe(O.CLOEXEC);
+    const { command, args } = initCommand("/proc/self/fd/3");
+    const helperArgs = ["create"];
+    if (options.netns) helperArgs.push("--netns", options.netns);
+    helperArgs.push(`/proc/${Deno.pid}/fd/${w}`, "--", command, ...args);
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(nsexecPath(options.root), {
+        args: helperArgs,
+        env: initEnv(),
+        clearEnv: true,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    } catch (e) {
+      libc.close(r);
+      libc.close(w);
+      throw e;
+    }
+    const fail = async (message: string): Promise<never> => {
+      libc.close(r);
+      libc.close(w);
+      await child.stdin.close().catch(() => {});
+      await child.status;
+      throw new ContainerStartError({ code: 125, message });
+    };
+    const helperDied = child.status.then(() => null);
+    const first = await Promise.race([readLine(r), helperDied]);
+    if (first !== "U") return await fail(`ctr-nsexec: ${first?.replace(/^E /, "") ?? "exited early"}`);
+    try {
+      // setgroups stays allowed: the maps are written by a process privileged on the host.
+      Deno.writeTextFileSync(`/proc/${child.pid}/uid_map`, formatIdMap(options.maps.uidMap));
+      Deno.writeTextFileSync(`/proc/${child.pid}/gid_map`, formatIdMap(options.maps.gidMap));
+    } catch (e) {
+      child.kill("SIGKILL");
+      return await fail(`Cannot write the user namespace maps: ${(e as Error).message}`);
+    }
+    const writer = child.stdin.getWriter();
+    await writer.write(new Uint8Array([0x4d /* M */]));
+    writer.releaseLock();
+    const second = await readLine(r);
+    const m = /^P (\d+)$/.exec(second ?? "");
+    if (!m) return await fail(`ctr-nsexec: ${second?.replace(/^E /, "") ?? "exited early"}`);
+    await child.status;
+    return new InitProcess(child, r, w, { pid: Number(m[1]) });
+  }
+
   /** Spawns an init (a new pid namespace unless `joinPid`). */
   static spawn(options: SpawnInitOptions = {}): InitProcess {
     const [r, w] = libc.pipe(O.CLOEXEC);
-    const { command, args } = initCommand(`/proc/${Deno.pid}/fd/${w}`);
+    let { command, args } = initCommand(`/proc/${Deno.pid}/fd/${w}`);
+    if (options.joinPid && options.joinUserns) {
+      // ctr-nsexec enters the container's network and user namespaces, then execs the init,
+      // which finds the status pipe on fd 3 (it could not open our /proc entries in there).
+      const inner = initCommand("/proc/self/fd/3");
+      const ns = `/proc/${options.joinPid}/ns`;
+      args = [
+        "join",
+        `${ns}/user`,
+        `${ns}/net`,
+        `/proc/${Deno.pid}/fd/${w}`,
+        "--",
+        inner.command,
+        ...inner.args,
+      ];
+      command = nsexecPath(options.joinUserns.root);
+    }
     const cmd = new Deno.Command(command, {
       args,
       env: initEnv(),
@@ -142,7 +254,7 @@ export class InitProcess {
   }
 
   async #awaitReady(): Promise<void> {
-    const died = this.child.status.then(() => {
+    const died = this.status.then(() => {
       // Our own write end keeps the pending read blocked: close it so the read returns.
       this.#closeWrite();
       return -1;
@@ -151,7 +263,7 @@ export class InitProcess {
     const n = await Promise.race([libc.readAsync(this.#statusRead, buf), died]);
     if (n !== 1 || buf[0] !== 82 /* R */) {
       this.#closeWrite();
-      const status = await this.child.status;
+      const status = await this.status;
       throw new ContainerStartError({
         code: 125,
         message: `Container init exited before setup (code ${status.code})`,
@@ -243,11 +355,35 @@ export class InitProcess {
   async discard(): Promise<void> {
     await this.child.stdin.close().catch(() => {});
     this.#closeWrite();
-    await this.child.status;
+    await this.status;
     await this.ready.catch(() => {});
     if (this.#statusRead >= 0) {
       libc.close(this.#statusRead);
       this.#statusRead = -1;
     }
+  }
+}
+
+/** One line from the status pipe, read a byte at a time (the init's `R` may follow it). */
+async function readLine(fd: number): Promise<string | null> {
+  const bytes: number[] = [];
+  const one = new Uint8Array(1);
+  for (;;) {
+    const n = await libc.readAsync(fd, one);
+    if (n <= 0) return bytes.length ? new TextDecoder().decode(new Uint8Array(bytes)) : null;
+    if (one[0] === 0x0a) return new TextDecoder().decode(new Uint8Array(bytes));
+    bytes.push(one[0]);
+  }
+}
+
+const SIGNAL_NAMES: Record<number, Deno.Signal> = { 1: "SIGHUP", 2: "SIGINT", 9: "SIGKILL", 15: "SIGTERM" };
+
+/** The end of a child that is ours but not Deno's (cloned by ctr-nsexec with CLONE_PARENT). */
+async function waitForPid(pid: number): Promise<InitStatus> {
+  for (;;) {
+    const r = await libc.waitidAsync(P_PID, pid, WEXITED);
+    if (!r) continue;
+    if (r.code === CLD_EXITED) return { success: r.status === 0, code: r.status, signal: null };
+    return { success: false, code: 128 + r.status, signal: SIGNAL_NAMES[r.status] ?? null };
   }
 }

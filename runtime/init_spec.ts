@@ -9,6 +9,7 @@
 import { MS } from "../ffi/constants.ts";
 import type { CgroupView } from "./container_cgroup.ts";
 import type { ConfinementPlanJSON } from "./security/confine.ts";
+import type { IdMapping } from "./security/userns.ts";
 
 /** How the init gets its root filesystem. */
 export type RootfsSpec =
@@ -87,6 +88,15 @@ export interface InitSpec {
    * the parent (`runtime/security/confine.ts`); the init fills in the user it resolved.
    */
   confinement: ConfinementPlanJSON;
+  /**
+   * The container runs in its own user namespace with these maps (`runtime/security/userns.ts`).
+   * `ctr-nsexec` made the namespace (and joined the network namespace) before this init
+   * started; the init then binds host devices instead of `mknod` (refused in a user
+   * namespace), binds the host's /sys when sysfs cannot be mounted (a network namespace
+   * owned by the host), leaves out cgroup v1 views (not mountable there), and in join mode
+   * does not join the network namespace again.
+   */
+  userns?: { uidMap: IdMapping[]; gidMap: IdMapping[] };
   /** A cgroup file the init writes just before execve (pids.max), so the limit never hits the init's own threads. */
   pidsMax?: { path: string; value: string };
 }

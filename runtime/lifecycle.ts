@@ -38,6 +38,8 @@ import type { InitSpec } from "./init_spec.ts";
 import { generateName } from "./names.ts";
 import { Frame } from "./protocol.ts";
 import { randomHex, type VolumeStore } from "./volume_store.ts";
+import { hostIdOf, usernsFor } from "./security/userns.ts";
+import { chownedCopy, idmapLayers, type IdmappedLayers } from "./security/idmap_layers.ts";
 
 /** A running (or starting) container's supervision state. */
 interface Live {
@@ -173,6 +175,16 @@ export class ContainerManager {
     } catch { /* no containers yet */ }
   }
 
+  /** `--userns=auto` blocks held by the containers of this root. */
+  #usernsBlocksInUse(): Set<number> {
+    const blocks = new Set<number>();
+    for (const c of this.#store.list()) {
+      const m = c.HostConfig.IdMappings;
+      if (m && c.HostConfig.UsernsMode === "auto") blocks.add(m.Block);
+    }
+    return blocks;
+  }
+
   /** Creates a container (state `created`): resolves the image, makes its directories and volumes. */
   async create(req: CreateRequest): Promise<Container> {
     const t = stopwatch("create");
@@ -187,6 +199,10 @@ export class ContainerManager {
     const lowerDirs = rootfs.lowerDirs;
     t.lap("snapshots");
     const hc = structuredClone(req.hostConfig);
+    const userns = usernsFor(this.#host.root, hc.UsernsMode, this.#usernsBlocksInUse());
+    if (userns) {
+      hc.IdMappings = { UidMap: userns.maps.uidMap, GidMap: userns.maps.gidMap, Block: userns.block };
+    }
     const anonymous: string[] = [];
     const volumeMap: Record<string, string> = {};
     for (const m of hc.Mounts) {
@@ -224,6 +240,16 @@ export class ContainerManager {
         Deno.mkdirSync(d, { recursive: true, mode: 0o700 });
       }
       Deno.chmodSync(paths.upper, 0o755);
+      if (hc.IdMappings) {
+        // The container's root owns its own layer (and the overlay's work dir), and may pass
+        // through (not list) the directories above them, as Docker's remapped roots (0711).
+        const uid = hostIdOf(hc.IdMappings.UidMap, 0)!, gid = hostIdOf(hc.IdMappings.GidMap, 0)!;
+        for (const d of [paths.upper, paths.work]) Deno.chownSync(d, uid, gid);
+        for (const d of [this.#host.root, `${this.#host.root}/containers`, paths.dir, paths.rootfs]) {
+          const mode = Deno.statSync(d).mode! & 0o7777;
+          if (!(mode & 0o001)) Deno.chmodSync(d, mode | 0o001);
+        }
+      }
       Deno.writeTextFileSync(paths.hostname, `${config.Hostname}\n`);
       const hostFile = (p: string) => {
         try {
@@ -312,14 +338,16 @@ export class ContainerManager {
     let ptyMaster = -1;
     let log: LogWriter | undefined;
     let net: StartedNetwork | undefined;
+    let idmapped: IdmappedLayers | undefined;
     const cleanup = async () => {
+      idmapped?.release();
       net?.release();
       await this.#host.network.stop(id).catch(() => {});
       if (init) {
         try {
-          init.child.kill("SIGKILL");
+          init.kill("SIGKILL");
         } catch { /* gone */ }
-        await init.child.status;
+        await init.status;
         this.#host.tellMonitor(`release ${init.pid}`);
       }
       if (ptyMaster >= 0) libc.close(ptyMaster);
@@ -332,12 +360,25 @@ export class ContainerManager {
       t.lap("volumes");
       await cgroup.create(c.HostConfig);
       t.lap("cgroup");
-      init = this.#host.takeInit();
-      try {
+      const idMaps = c.HostConfig.IdMappings;
+      if (idMaps) {
+        // A user namespace: the network first (ctr-nsexec joins it before the user
+        // namespace exists), then a cold init through ctr-nsexec (warm inits are on the host's ids).
+        net = await this.#host.network.start(c, paths, (ref) => this.#runningRef(ref));
+        init = await InitProcess.spawnInUserns({
+          root: this.#host.root,
+          maps: { uidMap: idMaps.UidMap, gidMap: idMaps.GidMap },
+          netns: net.netns.startsWith("/") ? net.netns : undefined,
+        });
         await init.ready;
-      } catch {
-        init = InitProcess.spawn(); // a warm init that died is replaced by a cold one
-        await init.ready;
+      } else {
+        init = this.#host.takeInit();
+        try {
+          await init.ready;
+        } catch {
+          init = InitProcess.spawn(); // a warm init that died is replaced by a cold one
+          await init.ready;
+        }
       }
       t.lap("init ready");
       await cgroup.join(init.pid);
@@ -345,7 +386,7 @@ export class ContainerManager {
       this.#host.tellMonitor(`hold ${init.pid}`);
       log = await LogWriter.open(paths.log);
       // Ports, interfaces, addresses and /etc files before the init joins the namespace.
-      net = await this.#host.network.start(c, paths, (ref) => this.#runningRef(ref));
+      net ??= await this.#host.network.start(c, paths, (ref) => this.#runningRef(ref));
       t.lap("network");
       const spec: InitSpec = buildInitSpec(c, {
         paths,
@@ -354,6 +395,30 @@ export class ContainerManager {
         pidsMax: cgroup.pidsMax(c.HostConfig),
       });
       spec.network = net.netns;
+      let lateWrites: { path: string; value: string } | undefined;
+      if (idMaps) {
+        spec.userns = { uidMap: idMaps.UidMap, gidMap: idMaps.GidMap };
+        // ctr-nsexec already joined a network namespace made on the host: stay in it.
+        if (net.netns.startsWith("/")) spec.network = "host";
+        // The init has no rights on host files any more: pids.max is ours to write.
+        lateWrites = spec.pidsMax;
+        spec.pidsMax = undefined;
+        if (spec.rootfs?.kind === "overlay") {
+          const maps = spec.userns;
+          try {
+            if (Deno.env.get("CTR_USERNS_COPY")) throw new Error("idmapped mounts disabled");
+            idmapped = idmapLayers(spec.rootfs.lowerDirs, `${paths.dir}/idmap`, init.pid);
+            spec.rootfs.lowerDirs = idmapped.dirs;
+          } catch {
+            // No idmapped mounts here: a chowned copy of each layer, made once per map.
+            const dirs: string[] = [];
+            for (const d of spec.rootfs.lowerDirs) {
+              dirs.push(await chownedCopy(d, `${this.#host.root}/userns`, maps));
+            }
+            spec.rootfs.lowerDirs = dirs;
+          }
+        }
+      }
       let resolveExited!: (code: number) => void;
       const exited = new Promise<number>((r) => resolveExited = r);
       const l: Live = {
@@ -383,10 +448,12 @@ export class ContainerManager {
       });
       l.streams = Promise.all(pumps);
       net.release(); // the init has joined the namespace
+      if (lateWrites) Deno.writeTextFileSync(lateWrites.path, lateWrites.value);
+      idmapped?.release(); // the container's overlay holds the layers now
       t.lap("init exec");
       if (keepStdin) l.stdin = init.child.stdin.getWriter();
       this.#live.set(id, l);
-      const child = init.child;
+      const ended = init.status;
       const state: ContainerState = {
         ...c.State,
         Status: "running",
@@ -400,7 +467,7 @@ export class ContainerManager {
         StoppedByUser: false,
       };
       this.#store.saveState(id, state);
-      child.status.then((s) => this.#onExit(id, s.code));
+      ended.then((s) => this.#onExit(id, s.code));
       for (const cl of clients) cl.send(Frame.STARTED, { id });
       t.lap("state");
       t.done();
@@ -888,7 +955,10 @@ export class ContainerManager {
         `the working directory '${req.workdir}' is invalid, it needs to be an absolute path`,
       );
     }
-    const init = InitProcess.spawn({ joinPid: l.pid });
+    const init = InitProcess.spawn({
+      joinPid: l.pid,
+      joinUserns: c.HostConfig.IdMappings ? { root: this.#host.root } : undefined,
+    });
     let master = -1;
     try {
       await init.ready;
@@ -911,6 +981,8 @@ export class ContainerManager {
         // exec --privileged: every capability, the container's other settings.
         confinement: confinementFor(c.HostConfig, { allCapabilities: req.privileged }).plan,
       };
+      const idMaps = c.HostConfig.IdMappings;
+      if (idMaps) spec.userns = { uidMap: idMaps.UidMap, gidMap: idMaps.GidMap };
       const pumps: Promise<unknown>[] = [];
       const forward = async (stream: ReadableStream<Uint8Array>, type: number) => {
         for await (const chunk of stream) client?.send(type, chunk);
@@ -942,7 +1014,7 @@ export class ContainerManager {
       const stdinWriter = req.stdin && !req.tty ? init.child.stdin.getWriter() : undefined;
       const execIo = { stdin: stdinWriter, master };
       if (options.input) this.#readExecInput(options.input, execIo, init.pid);
-      const status = await init.child.status;
+      const status = await init.status;
       await Promise.race([Promise.all(pumps), sleep(1000)]);
       return status.code;
     } finally {
@@ -952,7 +1024,7 @@ export class ContainerManager {
         } catch { /* closed */ }
       }
       try {
-        init.child.kill("SIGKILL");
+        init.kill("SIGKILL");
       } catch { /* gone */ }
     }
   }

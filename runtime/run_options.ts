@@ -415,6 +415,13 @@ export function buildCreateRequest(flags: RunFlags, args: string[], host: RunOpt
   hc.Init = flags.init === true;
   hc.Privileged = flags.privileged === true;
   hc.SecurityOpt = list(flags["security-opt"]);
+  if (flags.userns !== undefined) {
+    const mode = String(flags.userns);
+    if (mode !== "host" && mode !== "auto" && mode !== "") {
+      throw new TypeError(`invalid USER namespace mode: "${mode}" (host or auto)`);
+    }
+    hc.UsernsMode = mode;
+  }
   hc.Ulimits = list(flags.ulimit).map(parseUlimit);
 
   const stopSignal = str(flags["stop-signal"]);
