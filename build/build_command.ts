@@ -12,10 +12,8 @@
  *
  * @module
  */
-import { decompressStream } from "../image/compression.ts";
 import type { ImageStore } from "../image/image_store.ts";
 import { parseReference } from "../image/reference.ts";
-import { unpackTar } from "../image/unpack.ts";
 import { parseBuildArgs } from "./build_args.ts";
 import {
   BuildError,
@@ -167,6 +165,10 @@ async function stdinContext(
   stdin: ReadableStream<Uint8Array>,
   dir: string,
 ): Promise<{ dockerfile?: string }> {
+  const [{ decompressStream }, { unpackTar }] = await Promise.all([
+    import("../image/compression.ts"),
+    import("../image/unpack.ts"),
+  ]);
   const { stream } = await decompressStream(stdin);
   const reader = stream.getReader();
   const head: Uint8Array[] = [];

@@ -31,7 +31,6 @@
  *
  * @module
  */
-import { writeLayerBlob } from "../image/layer_writer.ts";
 import type { Compression } from "../image/compression.ts";
 import { ImageStore, type LoadedImage } from "../image/image_store.ts";
 import {
@@ -58,10 +57,8 @@ import { type DockerfileStages, parseDockerfileStages } from "./dockerfile/instr
 import { DockerfileParseError } from "./dockerfile/parser.ts";
 import { cleanPath, isIgnored, parseDockerignore } from "./dockerignore.ts";
 import { createLayerDir, missingPaths, normalizeLayerDir, removeMountStubs } from "./layer_dir.ts";
-import { LayeredTree } from "./layered_tree.ts";
-import { type AddSources, fetchAddSources, isArchive, writeAddArchives } from "./add_sources.ts";
-import { runStepContainer } from "./run_container.ts";
-import { resolveRunMounts, type SecretSource } from "./run_mounts.ts";
+import type { AddSources } from "./add_sources.ts";
+import type { SecretSource } from "./run_mounts.ts";
 import { resolveStageRef, type StageGraph, stageGraph } from "./stage_graph.ts";
 import { type CopyStep, type RunStep, StageState, type Step, type WorkdirStep } from "./stage_state.ts";
 import { needsAccountFiles, type Owner, resolveOwner } from "./user_spec.ts";
@@ -526,6 +523,7 @@ class Build {
         break;
       }
       if (empty) return null;
+      const { writeLayerBlob } = await import("../image/layer_writer.ts");
       const blob = await writeLayerBlob(this.images.content, dir, {
         sourceDateEpoch: this.epoch,
         compression: this.req.compression ?? "gzip",
@@ -550,6 +548,7 @@ class Build {
     let tree: SourceTree & { digest(path: string): Promise<string>; hostPath(path: string): string } =
       this.req.context.tree;
     if (step.from !== undefined) {
+      const { LayeredTree } = await import("./layered_tree.ts");
       tree = new LayeredTree((await this.rootfsOf(step.from, stageIndex)).lowerDirs);
     }
     const owner = step.chown ? await this.ownerFor(step.chown, await lowers()) : undefined;
@@ -557,6 +556,7 @@ class Build {
     const local = step.sources.filter((s) => !remote.includes(s));
     let fetched: AddSources | undefined;
     if (remote.length) {
+      const { fetchAddSources } = await import("./add_sources.ts");
       fetched = await fetchAddSources(remote, { dir: this.tmp, checksum: step.checksum });
     } else if (step.checksum) {
       throw new Error("checksum can't be specified for non-HTTP(S) sources");
@@ -615,6 +615,7 @@ class Build {
     const opts = { owner: inputs.owner, chmod: step.chmod, lower: view, createdMtimeMs: this.epoch * 1000 };
     await writeCopyItems(dir, inputs.items, inputs.tree, opts);
     if (inputs.archives.length) {
+      const { writeAddArchives } = await import("./add_sources.ts");
       const destDir = cleanPath(step.dest.startsWith("/") ? step.dest : `${step.workdir}/${step.dest}`);
       await writeAddArchives(
         dir,
@@ -684,6 +685,11 @@ class Build {
     if (this.abort.signal.aborted) throw new BuildError("the build was cancelled");
     const scratch = await Deno.makeTempDir({ dir: this.tmp, prefix: "run-" });
     try {
+      // The runtime is loaded only when a RUN executes (a fully cached build never needs it).
+      const [{ resolveRunMounts }, { runStepContainer }] = await Promise.all([
+        import("./run_mounts.ts"),
+        import("./run_container.ts"),
+      ]);
       const resolved = await resolveRunMounts(step.mounts, {
         context: {
           dir: this.req.context.dir,
@@ -801,6 +807,8 @@ function excludeItems(items: CopyItem[], patterns: string[]): CopyItem[] {
 }
 
 async function archiveItems(items: CopyItem[], tree: HostTree): Promise<CopyItem[]> {
+  if (!items.some((it) => it.entry.type === "file")) return [];
+  const { isArchive } = await import("./add_sources.ts");
   // Only a source file named by the instruction is extracted, not archives inside a copied directory.
   const dirs = items.filter((it) => it.destRoot).map((it) => it.from);
   const inDir = (p: string) => dirs.some((d) => d === "" || p.startsWith(d + "/"));
