@@ -26,6 +26,8 @@
  *   ttl: 24h                    # upload sessions expire this long after they start
  * log:
  *   access: true                # one JSON line per request on stderr
+ * limits:
+ *   requests_in_flight: 0       # beyond this, 429 TOOMANYREQUESTS (0: no limit)
  * ```
  *
  * @module
@@ -52,6 +54,7 @@ export interface RegistryConfig {
   };
   uploads?: { ttlMs?: number };
   log?: { access?: boolean };
+  limits?: { requestsInFlight?: number };
 }
 
 /**
@@ -131,7 +134,7 @@ export function parseConfig(text: string, file = "config"): RegistryConfig {
     }
   };
 
-  const top = obj(root, [], ["addr", "root", "read_only", "tls", "auth", "uploads", "log"]);
+  const top = obj(root, [], ["addr", "root", "read_only", "tls", "auth", "uploads", "log", "limits"]);
   const config: RegistryConfig = {};
   if (top.addr !== undefined) config.addr = str(top.addr, ["addr"]);
   if (top.root !== undefined) config.root = str(top.root, ["root"]);
@@ -187,6 +190,17 @@ export function parseConfig(text: string, file = "config"): RegistryConfig {
     const l = obj(top.log, ["log"], ["access"]);
     config.log = {};
     if (l.access !== undefined) config.log.access = bool(l.access, ["log", "access"]);
+  }
+  if (top.limits !== undefined) {
+    const l = obj(top.limits, ["limits"], ["requests_in_flight"]);
+    config.limits = {};
+    if (l.requests_in_flight !== undefined) {
+      const n = l.requests_in_flight;
+      if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
+        fail(["limits", "requests_in_flight"], "must be a non-negative integer");
+      }
+      config.limits.requestsInFlight = n as number;
+    }
   }
   return config;
 }

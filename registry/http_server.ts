@@ -8,6 +8,7 @@
  */
 import { JsonLog } from "./access_log.ts";
 import { AccessController, type AuthSettings } from "./auth.ts";
+import { RegistryError } from "./errors.ts";
 import { createHandler, type RequestContext } from "./handler.ts";
 import { RegistryMetrics } from "./metrics.ts";
 import { openRegistry } from "./registry.ts";
@@ -27,6 +28,8 @@ export interface ServerSettings {
   accessLog: boolean;
   /** Log only errors (no start/stop events). */
   quiet?: boolean;
+  /** Answer 429 TOOMANYREQUESTS beyond this many requests in flight (0: no limit). */
+  maxInFlight?: number;
 }
 
 /** A running server. */
@@ -36,6 +39,21 @@ export interface HttpServer {
   /** Stops accepting connections, lets in-flight requests finish, closes storage. */
   shutdown(): Promise<void>;
 }
+
+function tooMany(): Response {
+  const e = new RegistryError("TOOMANYREQUESTS", "Too many requests in flight; retry shortly", {
+    headers: { "Retry-After": "1" },
+  });
+  return new Response(JSON.stringify(e.toJSON()), {
+    status: e.status,
+    headers: { "Content-Type": "application/json", ...API_VERSION, ...e.headers },
+  });
+}
+
+const API_VERSION = { "Docker-Distribution-API-Version": "registry/2.0" };
+
+/** How long a stop waits for requests in flight before it cuts them. */
+const DRAIN_TIMEOUT_MS = 25_000;
 
 /** How often expired upload sessions are purged. */
 const PURGE_INTERVAL_MS = 10 * 60_000;
@@ -77,6 +95,8 @@ export async function runHttpServer(settings: ServerSettings, log = new JsonLog(
   const purgeTimer = setInterval(purge, PURGE_INTERVAL_MS);
   Deno.unrefTimer(purgeTimer);
 
+  let draining = false;
+  const drained = Promise.withResolvers<void>();
   const listening = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({
     hostname: settings.hostname,
@@ -89,6 +109,28 @@ export async function runHttpServer(settings: ServerSettings, log = new JsonLog(
     },
   }, async (req, info) => {
     const start = performance.now();
+    if (draining) {
+      // Stopping: finish what is in flight, take nothing new (Deno's own shutdown would
+      // also cut the request bodies still streaming in).
+      await req.body?.cancel().catch(() => {});
+      return new Response("the registry is stopping\n", {
+        status: 503,
+        headers: { "Connection": "close", "Retry-After": "1", ...API_VERSION },
+      });
+    }
+    if (settings.maxInFlight && metrics.inFlight >= settings.maxInFlight) {
+      await req.body?.cancel().catch(() => {});
+      const res = tooMany();
+      metrics.record({
+        route: "limit",
+        method: req.method,
+        status: 429,
+        seconds: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+      });
+      return res;
+    }
     metrics.inFlight++;
     const ctx: RequestContext = { route: "unknown", bytesIn: 0 };
     // Everything the log needs from the request is read now: after the response is sent
@@ -106,6 +148,7 @@ export async function runHttpServer(settings: ServerSettings, log = new JsonLog(
     }
     const done = (aborted: boolean) => {
       metrics.inFlight--;
+      if (draining && metrics.inFlight === 0) drained.resolve();
       const seconds = (performance.now() - start) / 1000;
       const bytesOut = method === "HEAD" || aborted ? 0 : Number(res.headers.get("content-length") ?? 0);
       metrics.record({
@@ -161,6 +204,13 @@ export async function runHttpServer(settings: ServerSettings, log = new JsonLog(
     port: addr.port,
     async shutdown() {
       clearInterval(purgeTimer);
+      draining = true;
+      if (metrics.inFlight > 0) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timeout = new Promise<void>((r) => timer = setTimeout(r, DRAIN_TIMEOUT_MS));
+        await Promise.race([drained.promise, timeout]);
+        clearTimeout(timer);
+      }
       await server.shutdown();
       services.metadata.close();
       info("stopped");

@@ -52,6 +52,8 @@ export interface RegistryOptions {
   access?: AccessRule[];
   /** Upload session time-to-live (ms), overriding the config's. */
   uploadTtlMs?: number;
+  /** Requests in flight beyond which the registry answers 429, overriding the config's. */
+  maxInFlight?: number;
 }
 
 /** A running registry. */
@@ -160,6 +162,7 @@ export async function resolveSettings(options: RegistryOptions): Promise<ServerS
     uploadTtlMs: options.uploadTtlMs ?? config.uploads?.ttlMs ?? DEFAULT_UPLOAD_TTL_MS,
     accessLog: options.accessLog ?? config.log?.access ?? true,
     quiet: options.quiet ?? false,
+    maxInFlight: options.maxInFlight ?? config.limits?.requestsInFlight ?? 0,
   };
 }
 

@@ -206,3 +206,64 @@ export function putManifest(
     headers: { "Content-Type": mediaType },
   });
 }
+
+/** A `ctr serve` process started by {@linkcode spawnServe}. */
+export interface ServeProcess {
+  url: string;
+  child: Deno.ChildProcess;
+  /** Everything the process wrote on stderr so far (JSON log lines). */
+  stderr(): string;
+  /** Sends a signal and waits for the exit status. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/**
+ * Runs `./ctr --root ROOT serve ARGS…` as a user would and waits until it listens (the
+ * URL is the one it prints on stdout).
+ *
+ * @example
+ * ```ts
+ * const srv = await spawnServe(root, ["--addr", "127.0.0.1:0"]);
+ * await srv.stop();
+ * ```
+ */
+export async function spawnServe(root: string, args: string[]): Promise<ServeProcess> {
+  const repo = new URL("..", import.meta.url).pathname;
+  const child = new Deno.Command(`${repo}/ctr`, {
+    args: ["--root", root, "serve", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let err = "";
+  const dec = new TextDecoder();
+  const errDone = (async () => {
+    for await (const chunk of child.stderr) err += dec.decode(chunk);
+  })();
+  const reader = child.stdout.getReader();
+  let out = "";
+  let url: string | undefined;
+  while (!url) {
+    const { value, done } = await reader.read();
+    if (done) {
+      await errDone;
+      throw new Error(`ctr serve exited before listening: ${err}`);
+    }
+    out += dec.decode(value);
+    url = /listening on (\S+)/.exec(out)?.[1];
+  }
+  reader.releaseLock();
+  child.stdout.cancel().catch(() => {});
+  return {
+    url,
+    child,
+    stderr: () => err,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+      const status = await child.status;
+      await errDone;
+      return status;
+    },
+  };
+}
