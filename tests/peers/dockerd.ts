@@ -43,7 +43,11 @@ export function canRunDockerd(): boolean {
  */
 export async function startDockerd(): Promise<Dockerd> {
   const dir = await Deno.makeTempDir({ prefix: "ctr-dockerd-" });
-  const out = await new Deno.Command("bash", { args: [SCRIPT, "start", `${dir}/d`], stdout: "piped", stderr: "piped" })
+  const out = await new Deno.Command("bash", {
+    args: [SCRIPT, "start", `${dir}/d`],
+    stdout: "piped",
+    stderr: "piped",
+  })
     .output();
   if (!out.success) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -59,7 +63,8 @@ export async function startDockerd(): Promise<Dockerd> {
       return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
     },
     async stop() {
-      await new Deno.Command("bash", { args: [SCRIPT, "stop", `${dir}/d`], stdout: "null", stderr: "null" }).output();
+      await new Deno.Command("bash", { args: [SCRIPT, "stop", `${dir}/d`], stdout: "null", stderr: "null" })
+        .output();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
