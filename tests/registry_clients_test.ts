@@ -7,7 +7,6 @@
  * @module
  */
 import bcrypt from "bcryptjs";
-import { digestOf } from "../image/digest.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { buildImage, randomBytes } from "./image_builder.ts";
 import { skopeo, writeOciLayout } from "./peers/distribution.ts";
