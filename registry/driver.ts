@@ -34,17 +34,23 @@ export interface FileReader {
   stream: ReadableStream<Uint8Array>;
 }
 
-/** An append-only writer. */
+/**
+ * An append-only writer. It may buffer: bytes reach the key at the latest when
+ * {@linkcode FileWriter.close} returns (the caller may reuse a chunk after `write` returns).
+ */
 export interface FileWriter {
-  /** Bytes in the key so far (including what was there before an append). */
+  /** Bytes in the key so far, counting accepted but buffered ones (and what was there before). */
   readonly size: number;
   /** Appends bytes. */
   write(chunk: Uint8Array): Promise<void>;
   /** Cuts the key back to `size` bytes (to undo a partial chunk). */
   truncate(size: number): Promise<void>;
-  /** Makes the bytes durable and releases the writer. */
-  close(): Promise<void>;
-  /** Releases the writer without the durability step (the bytes may or may not stay). */
+  /**
+   * Writes out everything accepted and releases the writer; with `sync` (the default) the
+   * bytes are durable when it returns.
+   */
+  close(options?: { sync?: boolean }): Promise<void>;
+  /** Releases the writer, dropping bytes still buffered. A no-op after close. */
   abort(): Promise<void>;
 }
 

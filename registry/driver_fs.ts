@@ -69,10 +69,21 @@ function limitedStream(file: Deno.FsFile, length: number): ReadableStream<Uint8A
   }, { highWaterMark: 0 });
 }
 
+/** Size of the write buffer: large writes keep the per-operation cost of Deno's file I/O low. */
+const WRITE_BUFFER = 1024 * 1024;
+
+/**
+ * Buffers appends into 1 MiB blocks and keeps one block write in flight while the next
+ * block fills (double buffering), so receiving, hashing and writing overlap.
+ */
 class FsWriter implements FileWriter {
   #file: Deno.FsFile;
   #size: number;
   #done = false;
+  #buf = new Uint8Array(WRITE_BUFFER);
+  #spare = new Uint8Array(WRITE_BUFFER);
+  #fill = 0;
+  #pending: Promise<void> = Promise.resolve();
 
   constructor(file: Deno.FsFile, size: number) {
     this.#file = file;
@@ -83,33 +94,58 @@ class FsWriter implements FileWriter {
     return this.#size;
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
+  async #writeAll(bytes: Uint8Array): Promise<void> {
     let off = 0;
-    while (off < chunk.length) off += await this.#file.write(chunk.subarray(off));
+    while (off < bytes.length) off += await this.#file.write(bytes.subarray(off));
+  }
+
+  /** Starts writing the filled block (after the previous one finished). */
+  async #flush(): Promise<void> {
+    await this.#pending;
+    if (this.#fill === 0) return;
+    const out = this.#buf.subarray(0, this.#fill);
+    [this.#buf, this.#spare] = [this.#spare, this.#buf];
+    this.#fill = 0;
+    this.#pending = this.#writeAll(out);
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#done) throw new Error("Writer is closed");
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(chunk.length - off, WRITE_BUFFER - this.#fill);
+      this.#buf.set(chunk.subarray(off, off + n), this.#fill);
+      this.#fill += n;
+      off += n;
+      if (this.#fill === WRITE_BUFFER) await this.#flush();
+    }
     this.#size += chunk.length;
   }
 
   async truncate(size: number): Promise<void> {
+    await this.#flush();
+    await this.#pending;
     await this.#file.truncate(size);
     this.#size = size;
   }
 
-  async close(): Promise<void> {
+  async close(options: { sync?: boolean } = {}): Promise<void> {
     if (this.#done) return;
     this.#done = true;
     try {
-      await this.#file.sync();
+      await this.#flush();
+      await this.#pending;
+      if (options.sync ?? true) await this.#file.sync();
     } finally {
       this.#file.close();
     }
   }
 
-  abort(): Promise<void> {
-    if (!this.#done) {
-      this.#done = true;
-      this.#file.close();
-    }
-    return Promise.resolve();
+  async abort(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    await this.#pending.catch(() => {});
+    this.#file.close();
   }
 }
 

@@ -101,7 +101,7 @@ export class MemoryDriver implements StorageDriver {
         entry.size = Math.min(size, entry.size);
         return Promise.resolve();
       },
-      close: () => Promise.resolve(),
+      close: (_options?: { sync?: boolean }) => Promise.resolve(),
       abort: () => Promise.resolve(),
     });
   }

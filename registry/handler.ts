@@ -172,17 +172,7 @@ function chunkOf(req: Request, ctx: RequestContext): UploadChunk {
     body.cancel().catch(() => {});
     body = null;
   }
-  if (body) {
-    body = body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          ctx.bytesIn += chunk.length;
-          controller.enqueue(chunk);
-        },
-      }),
-    );
-  }
-  return { body, range, length };
+  return { body, range, length, onBytes: (n) => ctx.bytesIn += n };
 }
 
 async function readLimited(req: Request, limit: number, ctx: RequestContext): Promise<Uint8Array> {
@@ -221,6 +211,12 @@ function checkDigest(digest: string): void {
       detail: { digest },
     });
   }
+}
+
+function isClientAbort(e: unknown): boolean {
+  return e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted ||
+    e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.UnexpectedEof ||
+    (e instanceof TypeError && /body|connection/i.test(e.message) && /closed|error|aborted/i.test(e.message));
 }
 
 function isFailure(p: Principal | AuthFailure): p is AuthFailure {
@@ -531,7 +527,14 @@ export function createHandler(options: HandlerOptions): RegistryHandler {
     ctx.route = r.kind;
     try {
       return await route(req, url, r, ctx);
-    } catch (e) {
+    } catch (caught) {
+      let e = caught;
+      if (isClientAbort(e)) {
+        // The client went away while sending its body: not the registry's fault.
+        e = new RegistryError("BLOB_UPLOAD_INVALID", "The request body ended before its end", {
+          status: 400,
+        });
+      }
       if (e instanceof RegistryError) {
         ctx.error = e.code;
         return errorResponse(e, req.method === "HEAD");

@@ -60,6 +60,8 @@ export interface UploadChunk {
   range?: ByteRange;
   /** `Content-Length`, when the client sent one. */
   length?: number;
+  /** Told how many bytes arrived, chunk by chunk (for metrics). */
+  onBytes?: (n: number) => void;
 }
 
 /** Blob upload sessions (POST, PATCH, PUT, GET, DELETE on `…/blobs/uploads/`). */

@@ -154,6 +154,7 @@ export class Uploads implements UploadService {
       for await (const bytes of chunk.body) {
         await w.write(bytes);
         received += bytes.length;
+        chunk.onBytes?.(bytes.length);
         if (state) {
           state.hasher.update(bytes);
           state.offset += bytes.length;
@@ -185,7 +186,9 @@ export class Uploads implements UploadService {
       try {
         await this.#write(id, w, chunk);
       } finally {
-        await w.abort(); // durability is only needed at the closing PUT
+        // Whatever arrived stays (a client resumes from the session's Range); durability
+        // is only needed at the closing PUT.
+        await w.close({ sync: false });
       }
       return { id, offset: w.size };
     });
@@ -195,6 +198,7 @@ export class Uploads implements UploadService {
   async #finish(repository: string, id: string, digest: string, w: FileWriter): Promise<{ size: number }> {
     const { algorithm } = parseDigest(digest);
     const size = w.size;
+    await w.close(); // written out and fsynced before the bytes can become visible under a digest
     const state = this.#hashes.get(id);
     let actual: string;
     if (state && state.offset === size && algorithm === "sha256") {
@@ -206,13 +210,11 @@ export class Uploads implements UploadService {
     }
     this.#hashes.delete(id);
     if (actual !== digest) {
-      await w.abort();
       await this.#drop(id);
       throw new RegistryError("DIGEST_INVALID", `Uploaded content has digest ${actual}, not ${digest}`, {
         detail: { expected: digest, actual },
       });
     }
-    await w.close(); // fsync before the bytes become visible under their digest
     await this.#blobs.commit(uploadKey(id), repository, digest, size);
     await this.#meta.deleteUpload(id);
     return { size };
@@ -232,7 +234,7 @@ export class Uploads implements UploadService {
         await this.#write(id, w, chunk);
         return await this.#finish(repository, id, digest, w);
       } finally {
-        await w.abort();
+        await w.close({ sync: false }); // no-op once #finish closed it
       }
     });
   }
@@ -248,7 +250,7 @@ export class Uploads implements UploadService {
     const id = crypto.randomUUID();
     const w = await this.#driver.writer(uploadKey(id));
     try {
-      await this.#write(id, w, { body: chunk.body, length: chunk.length });
+      await this.#write(id, w, { ...chunk, range: undefined });
       return await this.#finish(repository, id, digest, w);
     } catch (e) {
       await w.abort();
