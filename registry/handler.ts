@@ -215,8 +215,7 @@ function checkDigest(digest: string): void {
 
 function isClientAbort(e: unknown): boolean {
   return e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted ||
-    e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.UnexpectedEof ||
-    (e instanceof TypeError && /body|connection/i.test(e.message) && /closed|error|aborted/i.test(e.message));
+    e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.UnexpectedEof;
 }
 
 function isFailure(p: Principal | AuthFailure): p is AuthFailure {
