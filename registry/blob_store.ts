@@ -46,9 +46,12 @@ export class BlobStore implements BlobService {
   async open(repository: string, digest: string, range?: ByteRange): Promise<BlobContent> {
     const size = await this.stat(repository, digest);
     try {
-      if (!range) return { size, stream: (await this.#driver.reader(blobKey(digest))).stream };
+      if (!range) {
+        const r = await this.#driver.reader(blobKey(digest));
+        return { size, stream: r.stream, file: r.file };
+      }
       const r = await this.#driver.reader(blobKey(digest), range.start, range.end - range.start + 1);
-      return { size, stream: r.stream, range };
+      return { size, stream: r.stream, range, file: r.file };
     } catch (e) {
       // The row says linked but the bytes are gone: GC got there between the two reads.
       if (e instanceof Deno.errors.NotFound) throw unknown(digest);

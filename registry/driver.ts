@@ -30,8 +30,17 @@ export interface FileInfo {
 export interface FileReader {
   /** Total size of the key. */
   size: number;
-  /** The requested bytes, as a stream. Cancel it (or read it to the end) to release the handle. */
+  /**
+   * The requested bytes, as a stream that reads nothing until pulled. Cancel it (or read it
+   * to the end) to release the handle.
+   */
   stream: ReadableStream<Uint8Array>;
+  /**
+   * Local-file drivers only: the open file, positioned at the first requested byte, and how
+   * many bytes to send — so an HTTP transport can write them with large reads instead of
+   * pulling the stream (then it closes the file and cancels the stream).
+   */
+  file?: { handle: Deno.FsFile; length: number };
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import { checkKey, type FileInfo, type FileReader, type FileWriter, type StorageDriver } from "./driver.ts";
 
-/** Read size for ranged reads (large chunks keep the per-chunk cost of the HTTP stack low). */
+/** Read size of streams (large chunks keep the per-chunk cost of the HTTP stack low). */
 const CHUNK = 256 * 1024;
 
 function dirOf(path: string): string {
@@ -64,7 +64,9 @@ function limitedStream(file: Deno.FsFile, length: number): ReadableStream<Uint8A
       }
     },
     cancel() {
-      close();
+      try {
+        close();
+      } catch { /* the transport closed the file already */ }
     },
   }, { highWaterMark: 0 });
 }
@@ -188,9 +190,8 @@ export class FilesystemDriver implements StorageDriver {
       if (offset > size) throw new RangeError(`Offset ${offset} is past the end of ${key} (${size} bytes)`);
       if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
       const want = length === undefined ? size - offset : Math.min(length, size - offset);
-      // To the end of the file: Deno's own file stream is the fastest path into a Response.
-      const stream = offset + want === size ? file.readable : limitedStream(file, want);
-      return { size, stream };
+      // A stream that reads nothing until pulled, so a transport may use the file instead.
+      return { size, stream: limitedStream(file, want), file: { handle: file, length: want } };
     } catch (e) {
       file.close();
       throw e;

@@ -26,7 +26,8 @@ import { UPLOAD_ID_RE } from "./layout.ts";
 import { MAX_MANIFEST_BYTES } from "./manifest_validation.ts";
 import { repositoryNameProblem, type Route, routePath } from "./names.ts";
 import type { Access } from "./token.ts";
-import type { ByteRange, RegistryServices, UploadChunk } from "./services.ts";
+import type { BlobContent, ByteRange, RegistryServices, UploadChunk } from "./services.ts";
+import { attachBytesBody, attachFileBody } from "./http1.ts";
 import { rangeHeader } from "./uploads.ts";
 
 /** What the handler learned about a request, for metrics and the access log. */
@@ -213,6 +214,11 @@ function checkDigest(digest: string): void {
   }
 }
 
+/** Lets the HTTP/1.1 transport send a blob straight from its file. */
+function withFile(res: Response, content: BlobContent): Response {
+  return content.file ? attachFileBody(res, content.file.handle, content.file.length) : res;
+}
+
 function isClientAbort(e: unknown): boolean {
   return e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted ||
     e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.UnexpectedEof;
@@ -345,7 +351,7 @@ export function createHandler(options: HandlerOptions): RegistryHandler {
             return respond(200, null, headers(m));
           }
           const { record, bytes } = await manifests.get(name, reference);
-          return respond(200, bytes as Uint8Array<ArrayBuffer>, headers(record));
+          return attachBytesBody(respond(200, bytes as Uint8Array<ArrayBuffer>, headers(record)), bytes);
         }
         if (method === "PUT") {
           checkWrite(method, url.pathname);
@@ -390,8 +396,11 @@ export function createHandler(options: HandlerOptions): RegistryHandler {
           }
           const rangeHeaderValue = req.headers.get("range");
           if (!rangeHeaderValue) {
-            const { size, stream } = await blobs.open(name, digest);
-            return respond(200, stream, { ...common, "Content-Length": String(size) });
+            const content = await blobs.open(name, digest);
+            return withFile(
+              respond(200, content.stream, { ...common, "Content-Length": String(content.size) }),
+              content,
+            );
           }
           const size = await blobs.stat(name, digest);
           const range = parseRangeHeader(rangeHeaderValue, size);
@@ -399,12 +408,20 @@ export function createHandler(options: HandlerOptions): RegistryHandler {
             return respond(416, null, { ...common, "Content-Range": `bytes */${size}` });
           }
           const content = await blobs.open(name, digest, range);
-          if (!range) return respond(200, content.stream, { ...common, "Content-Length": String(size) });
-          return respond(206, content.stream, {
-            ...common,
-            "Content-Length": String(range.end - range.start + 1),
-            "Content-Range": `bytes ${range.start}-${range.end}/${size}`,
-          });
+          if (!range) {
+            return withFile(
+              respond(200, content.stream, { ...common, "Content-Length": String(size) }),
+              content,
+            );
+          }
+          return withFile(
+            respond(206, content.stream, {
+              ...common,
+              "Content-Length": String(range.end - range.start + 1),
+              "Content-Range": `bytes ${range.start}-${range.end}/${size}`,
+            }),
+            content,
+          );
         }
         if (method === "DELETE") {
           checkWrite(method, url.pathname);

@@ -32,6 +32,8 @@ export interface BlobContent {
   stream: ReadableStream<Uint8Array>;
   /** The range served, when the request asked for one. */
   range?: ByteRange;
+  /** The open file behind the stream, when storage is local (see `FileReader.file`). */
+  file?: { handle: Deno.FsFile; length: number };
 }
 
 /** Blobs as a repository sees them: only those linked into it. */
