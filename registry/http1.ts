@@ -128,7 +128,6 @@ class BadRequest extends Error {
 }
 
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-// deno-lint-ignore no-control-regex
 const VALUE_RE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** Buffered reads from a connection. */
