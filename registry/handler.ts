@@ -27,7 +27,7 @@ import { MAX_MANIFEST_BYTES } from "./manifest_validation.ts";
 import { repositoryNameProblem, type Route, routePath } from "./names.ts";
 import type { Access } from "./token.ts";
 import type { BlobContent, ByteRange, RegistryServices, UploadChunk } from "./services.ts";
-import { attachBytesBody, attachFileBody } from "./http1.ts";
+import { attachBytesBody, attachFileBody, BadRequest } from "./http1.ts";
 import { rangeHeader } from "./uploads.ts";
 
 /** What the handler learned about a request, for metrics and the access log. */
@@ -550,6 +550,8 @@ export function createHandler(options: HandlerOptions): RegistryHandler {
         e = new RegistryError("BLOB_UPLOAD_INVALID", "The request body ended before its end", {
           status: 400,
         });
+      } else if (e instanceof BadRequest) {
+        e = new RegistryError("BLOB_UPLOAD_INVALID", `Malformed request body: ${e.message}`, { status: 400 });
       }
       if (e instanceof RegistryError) {
         ctx.error = e.code;

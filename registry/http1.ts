@@ -120,8 +120,9 @@ const REASONS: Record<number, string> = {
   505: "HTTP Version Not Supported",
 };
 
-/** A protocol error: answer with `status` and close the connection. */
-class BadRequest extends Error {
+/** A protocol error (bad framing of the request): answer with `status` and close the connection. */
+export class BadRequest extends Error {
+  override name = "BadRequest";
   constructor(readonly status: number, message: string) {
     super(message);
   }
@@ -192,6 +193,7 @@ class ConnReader {
           if (
             this.buf[i] === 10 && this.buf[i - 1] === 13 && this.buf[i - 2] === 10 && this.buf[i - 3] === 13
           ) {
+            if (i + 1 - this.start > MAX_HEAD) throw new BadRequest(431, "Request head too large");
             const head = this.buf.subarray(this.start, i + 1);
             this.start = i + 1;
             return head;
@@ -637,8 +639,11 @@ export function serveHttp1(options: Http1Options): Http1Server {
           } as RequestInit);
           res = await options.handler(req, { remoteAddr, completed: completed.promise });
         } catch (e) {
-          onError(e);
-          res = plainResponse(e instanceof TypeError ? 400 : 500, "The request could not be handled");
+          if (e instanceof BadRequest) res = plainResponse(e.status, e.message);
+          else {
+            onError(e);
+            res = plainResponse(500, "The request could not be handled");
+          }
           keepAlive = false;
         }
         // A body the handler did not read must be consumed (or the connection closed)
