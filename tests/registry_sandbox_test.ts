@@ -12,8 +12,8 @@ import type { RunningRegistry } from "../registry/server.ts";
 
 function probe(
   reg: RunningRegistry,
-  kind: ProbeKind,
-  target: string,
+  op: ProbeOp,
+  path: string,
 ): Promise<{ ok: boolean; error?: string }> {
   const worker = reg.worker!;
   return new Promise((resolve) => {
