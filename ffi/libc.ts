@@ -99,6 +99,7 @@ export const LIBC_SYMBOLS = {
   tcgetattr: { parameters: ["i32", "buffer"], result: "i32" },
   tcsetattr: { parameters: ["i32", "i32", "buffer"], result: "i32" },
   cfmakeraw: { parameters: ["buffer"], result: "void" },
+  setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Lib = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
@@ -728,6 +729,10 @@ export const libc = {
   },
   getppid(): number {
     return libcSymbols().getppid();
+  },
+  /** setpriority(PRIO_PROCESS, tid, nice): on Linux the nice value of one thread (0 = the calling one). */
+  setNice(tid: number, nice: number): void {
+    check(libcSymbols().setpriority(0, tid, nice), "setpriority", String(tid));
   },
   /**
    * Puts the terminal on `fd` in raw mode as cfmakeraw(3) defines it — no line editing, no

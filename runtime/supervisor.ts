@@ -97,6 +97,9 @@ export class Supervisor {
     // The oldest warm init that is ready; a second one covers back-to-back starts while the
     // first is being replaced.
     const init = this.#warm.shift() ?? InitProcess.spawn();
+    try {
+      libc.setNice(init.pid, 0); // back to normal priority for the real work
+    } catch { /* gone: its start reports why */ }
     // Refill once the current start is under way, so the new Deno process does not compete
     // with the one being handed its spec.
     setTimeout(() => this.#fillWarm(), 100);
@@ -107,6 +110,10 @@ export class Supervisor {
     while (this.#warm.length < this.#warmTarget) {
       try {
         const init = InitProcess.spawn();
+        // Warming up is background work: it must not slow down a start in flight.
+        try {
+          libc.setNice(init.pid, 10);
+        } catch { /* gone */ }
         init.ready.catch(() => {
           this.#warm = this.#warm.filter((w) => w !== init);
         });
