@@ -39,7 +39,12 @@ import { generateName } from "./names.ts";
 import { Frame } from "./protocol.ts";
 import { randomHex, type VolumeStore } from "./volume_store.ts";
 import { hostIdOf, usernsFor } from "./security/userns.ts";
-import { chownedCopy, idmapLayers, type IdmappedLayers } from "./security/idmap_layers.ts";
+import {
+  chownedCopy,
+  idmapLayers,
+  type IdmappedLayers,
+  mountOverlayOnHost,
+} from "./security/idmap_layers.ts";
 
 /** A running (or starting) container's supervision state. */
 interface Live {
@@ -339,7 +344,9 @@ export class ContainerManager {
     let log: LogWriter | undefined;
     let net: StartedNetwork | undefined;
     let idmapped: IdmappedLayers | undefined;
+    let hostRootfs: (() => void) | undefined;
     const cleanup = async () => {
+      hostRootfs?.();
       idmapped?.release();
       net?.release();
       await this.#host.network.stop(id).catch(() => {});
@@ -417,6 +424,9 @@ export class ContainerManager {
             }
             spec.rootfs.lowerDirs = dirs;
           }
+          const r = spec.rootfs;
+          hostRootfs = mountOverlayOnHost(r.lowerDirs, r.upperDir, r.workDir, r.target);
+          spec.rootfs = { kind: "dir", path: r.target };
         }
       }
       let resolveExited!: (code: number) => void;
@@ -449,7 +459,9 @@ export class ContainerManager {
       l.streams = Promise.all(pumps);
       net.release(); // the init has joined the namespace
       if (lateWrites) Deno.writeTextFileSync(lateWrites.path, lateWrites.value);
-      idmapped?.release(); // the container's overlay holds the layers now
+      // The container's mount namespace holds the overlay and its layers now.
+      hostRootfs?.();
+      idmapped?.release();
       t.lap("init exec");
       if (keepStdin) l.stdin = init.child.stdin.getWriter();
       this.#live.set(id, l);

@@ -7,7 +7,8 @@
  * @module
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
-import { ctr, IS_ROOT, withRoot } from "./helpers.ts";
+import { ctr, fixture, IS_ROOT, withRoot } from "./helpers.ts";
+import { buildImage, storeImage } from "./image_builder.ts";
 import { importFixtureImage } from "./fixture_image.ts";
 
 async function ok(root: string, args: string[], env?: Record<string, string>): Promise<string> {
@@ -141,5 +142,28 @@ rootTest(
     // a second container reuses the copy
     await ok(root, ["run", "--rm", "--userns=auto", "busybox", "true"], env);
     assertEquals([...Deno.readDirSync(`${root}/userns/${host}-${host}`)].length, 1);
+  },
+);
+
+rootTest(
+  "userns: a directory made opaque by a later layer hides the layers below (overlay mounted by the host)",
+  async (root) => {
+    const busybox = await Deno.readFile(await fixture("busybox"));
+    const img = buildImage([busybox, { "d/": "", "d/a": "a" }, {
+      "d/": "",
+      "d/.wh..wh..opq": "",
+      "d/b": "b",
+    }], {
+      architecture: Deno.build.arch === "x86_64" ? "amd64" : "arm64",
+    });
+    await storeImage(root, "opaque:1", img);
+    assertEquals(await ok(root, ["run", "--rm", "opaque:1", "ls", "/d"]), "b\n");
+    assertEquals(await ok(root, ["run", "--rm", "--userns=auto", "opaque:1", "ls", "/d"]), "b\n");
+    assertEquals(
+      await ok(root, ["run", "--rm", "--userns=auto", "opaque:1", "ls", "/d"], { CTR_USERNS_COPY: "1" }),
+      "b\n",
+    );
+    const mounts = await Deno.readTextFile("/proc/self/mountinfo");
+    assert(!mounts.includes(`${root}/containers/`), "no rootfs or layer mount left on the host");
   },
 );

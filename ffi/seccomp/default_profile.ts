@@ -8,7 +8,10 @@
  * Grouped by purpose rather than alphabetically. Compared with Docker's list it also allows
  * the newer unprivileged calls (cachestat, fchmodat2, the futex2 calls, map_shadow_stack,
  * mseal, the *xattrat calls, file_getattr/file_setattr), and `open_tree_attr` with the other
- * mount calls under CAP_SYS_ADMIN.
+ * mount calls under CAP_SYS_ADMIN. One deliberate difference: `ptrace` and
+ * `process_vm_readv`/`process_vm_writev` need CAP_SYS_PTRACE (Docker allows them to every
+ * container on kernels ≥ 4.8), so a default container cannot attach to or read another of
+ * its processes — issue 8's acceptance; `--cap-add SYS_PTRACE` gives them back.
  *
  * @module
  */
@@ -136,12 +139,6 @@ function rules(): SeccompSyscall[] {
     comment,
   }));
   out.push(
-    {
-      names: ["process_vm_readv", "process_vm_writev", "ptrace"],
-      action: ALLOW,
-      includes: { minKernel: "4.8" },
-      comment: "ptrace can no longer bypass seccomp since 4.8",
-    },
     {
       names: ["socket"],
       action: ALLOW,

@@ -5,9 +5,10 @@
  *
  * - **idmapped mounts** (Linux ≥ 5.12; overlay lower layers on them since 5.19): each layer
  *   is cloned with `open_tree`, given the container's user namespace with `mount_setattr`
- *   (`MOUNT_ATTR_IDMAP`) and attached under the container's directory; the init's overlay
- *   stacks those. Nothing is copied and every container shares the snapshots. The host's
- *   copies are detached once the container's overlay holds them.
+ *   (`MOUNT_ATTR_IDMAP`) and attached under the container's directory; the container's
+ *   overlay, mounted by the host over those ({@linkcode mountOverlayOnHost}), stacks them.
+ *   Nothing is copied and every container shares the snapshots. The host's mounts are
+ *   detached once the container's mount namespace holds them.
  * - **a chowned copy**, once per layer and id map, where the kernel refuses idmapped
  *   mounts: `<root>/userns/<uid>-<gid>/<snapshot>/`, every owner shifted through the maps.
  *
@@ -100,4 +101,53 @@ export async function chownedCopy(layer: string, cacheDir: string, maps: UsernsM
   shift(tmp);
   await Deno.rename(tmp, target);
   return target;
+}
+
+/** Longest mount(2) data the kernel takes (one page, minus a margin). */
+const MAX_MOUNT_DATA = 4000;
+
+/**
+ * Mounts the container's overlay on the host (as the host's root), over layers already
+ * shifted (idmapped mounts or copies), and returns how to detach it. Mounted here rather
+ * than inside the user namespace because overlayfs mounted there cannot read its
+ * `trusted.overlay.*` xattrs, so opaque directories of the image would leak the entries
+ * of the layers below. The init binds this mount as its root; once the container runs the
+ * host's copy is detached.
+ */
+export function mountOverlayOnHost(
+  lowerDirs: string[],
+  upperDir: string,
+  workDir: string,
+  target: string,
+): () => void {
+  const tail = `,upperdir=${upperDir},workdir=${workDir}`;
+  let data = `lowerdir=${lowerDirs.join(":")}${tail}`;
+  let cwd: string | undefined;
+  if (data.length > MAX_MOUNT_DATA) {
+    // The shifted layers share one parent (idmap/ or a copies directory): name them from it.
+    const parent = lowerDirs[0].slice(0, lowerDirs[0].lastIndexOf("/"));
+    if (!lowerDirs.every((d) => d.startsWith(parent + "/"))) {
+      throw new RangeError(`Too many layers for one overlay mount (${lowerDirs.length})`);
+    }
+    data = `lowerdir=${lowerDirs.map((d) => d.slice(parent.length + 1)).join(":")}${tail}`;
+    if (data.length > MAX_MOUNT_DATA) {
+      throw new RangeError(`Too many layers for one overlay mount (${lowerDirs.length})`);
+    }
+    cwd = parent;
+  }
+  const back = cwd ? Deno.cwd() : undefined;
+  try {
+    if (cwd) libc.chdir(cwd);
+    libc.mount("overlay", target, "overlay", 0, data);
+  } finally {
+    if (back) libc.chdir(back);
+  }
+  let mounted = true;
+  return () => {
+    if (!mounted) return;
+    mounted = false;
+    try {
+      libc.umount(target, MNT.DETACH);
+    } catch { /* gone */ }
+  };
 }
