@@ -412,11 +412,10 @@ export class Supervisor {
           if (req.op === "network.disconnect") {
             await this.network.service.disconnect(c.Id, String(req.network ?? ""), req.force === true);
           } else {
-            await this.network.service.connect(c.Id, c.Name, String(req.network ?? ""), {
+            await this.network.connect(c, String(req.network ?? ""), {
               aliases: (req.aliases as string[] | undefined) ?? [],
               ip: (req.ip as string | undefined) || undefined,
-              running: pid ? `/proc/${pid}/ns/net` : undefined,
-              dns: c.HostConfig.Dns,
+              pid,
             });
           }
         });

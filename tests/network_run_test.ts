@@ -373,6 +373,12 @@ rootTest("network: connect and disconnect a running container", async ({ root, i
   const gone = await ctr(root, ["exec", "crate", "sh", "-c", "ip -o link show eth1"]);
   assertNotEquals(gone.code, 0);
   await ok(root, ["rm", "-f", "crate"]);
+  // A container on the host's network has no namespace of its own to connect.
+  await ok(root, ["run", "-d", "--name", "hosty", "--network", "host", image, "sleep", "600"]);
+  const refused = await ctr(root, ["network", "connect", "side", "hosty"]);
+  assertEquals(refused.code, 1);
+  assertStringIncludes(refused.stderr, "cannot be connected to any other network");
+  await ok(root, ["rm", "-f", "hosty"]);
   await ok(root, ["network", "rm", "side"]);
 });
 

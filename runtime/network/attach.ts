@@ -122,6 +122,35 @@ export class ContainerNetworking {
     });
   }
 
+  /**
+   * `network connect`: refused, as by Docker, for containers without a network namespace of
+   * their own to add to (`host`, `container:`) or in `none` mode; plugged in now when `pid`
+   * says the container runs.
+   */
+  async connect(
+    c: Container,
+    network: string,
+    options: { aliases?: string[]; ip?: string; pid?: number },
+  ): Promise<void> {
+    const mode = c.HostConfig.NetworkMode || "bridge";
+    if (mode === "host" || mode.startsWith("container:")) {
+      throw new TypeError(
+        "container sharing network namespace with another container or host cannot be connected to any other network",
+      );
+    }
+    if (mode === "none") {
+      throw new TypeError(
+        "container cannot be connected to multiple networks with one of the networks in private (none) mode",
+      );
+    }
+    await this.service.connect(c.Id, c.Name, network, {
+      aliases: options.aliases,
+      ip: options.ip,
+      running: options.pid ? `/proc/${options.pid}/ns/net` : undefined,
+      dns: fields(c).Dns,
+    });
+  }
+
   /** Releases a stopped container's network. */
   stop(id: string): Promise<void> {
     return this.service.stop(id);
