@@ -59,6 +59,7 @@ import { cleanPath, isIgnored, parseDockerignore } from "./dockerignore.ts";
 import { createLayerDir, missingPaths, normalizeLayerDir, removeMountStubs } from "./layer_dir.ts";
 import type { AddSources } from "./add_sources.ts";
 import type { SecretSource } from "./run_mounts.ts";
+import type { InitProcess } from "../runtime/init_process.ts";
 import { resolveStageRef, type StageGraph, stageGraph } from "./stage_graph.ts";
 import { type CopyStep, type RunStep, StageState, type Step, type WorkdirStep } from "./stage_state.ts";
 import { needsAccountFiles, type Owner, resolveOwner } from "./user_spec.ts";
@@ -252,6 +253,8 @@ class Build {
   stepId = 0;
   /** Aborted when the build fails or the caller aborts: running RUN containers are killed. */
   readonly abort = new AbortController();
+  /** An init spawned ahead for the next RUN (its start-up overlaps the step before). */
+  #spareInit?: Promise<InitProcess>;
 
   constructor(
     req: BuildRequest,
@@ -303,8 +306,32 @@ class Build {
       }
       return await this.#export();
     } finally {
+      await this.#dropSpareInit();
       await tmp.release();
     }
+  }
+
+  /** Spawns an init for a RUN to come, unless one is waiting already. */
+  #prespawnInit(): void {
+    if (this.#spareInit || this.abort.signal.aborted) return;
+    this.#spareInit = import("../runtime/init_process.ts").then((m) => m.InitProcess.spawn());
+    this.#spareInit.catch(() => {});
+  }
+
+  /** The spare init, if any (a RUN then need not wait for one to start). */
+  async #takeInit(): Promise<InitProcess | undefined> {
+    const spare = this.#spareInit;
+    this.#spareInit = undefined;
+    return await spare?.catch(() => undefined);
+  }
+
+  async #dropSpareInit(): Promise<void> {
+    const init = await this.#takeInit();
+    if (!init) return;
+    try {
+      init.child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await init.child.status.catch(() => {});
   }
 
   /** Loads (pulling when missing or asked to) every image the needed stages use, in parallel. */
@@ -474,11 +501,15 @@ class Build {
         let layer = this.req.noCache ? undefined : await this.cache.get(key);
         if (layer !== undefined) this.emit({ type: "cached", id });
         else {
+          // A miss here means misses for the rest of the stage: start the next RUN's init now.
+          const init = step.kind === "run" ? await this.#takeInit() : undefined;
+          const at = stage.instructions.indexOf(step.instruction);
+          if (stage.instructions.slice(at + 1).some((x) => x.kind === "RUN")) this.#prespawnInit();
           const lowers = await lower();
           layer = await this.#layerStep(state, lowers, (dir, view) => {
             if (step.kind === "copy") return this.runCopy(step, dir, view, inputs!);
             if (step.kind === "workdir") return this.runWorkdir(step, dir, view, lowers);
-            return this.runRun(step, dir, view, index, id, lowers);
+            return this.runRun(step, dir, view, index, id, lowers, init);
           });
           this.cache.put(key, layer);
           if (layer) pinContent(this.images.db, BUILD_CACHE_HOLDER, [layer.descriptor.digest]);
@@ -674,6 +705,7 @@ class Build {
     stageIndex: number,
     id: number,
     lowers: string[],
+    init?: InitProcess,
   ) {
     if (formatPlatform(this.platform) !== formatPlatform(hostPlatform())) {
       throw new Error(
@@ -721,6 +753,7 @@ class Build {
           network,
           onOutput: (chunk) => this.emit({ type: "output", id, chunk }),
           signal: this.abort.signal,
+          init,
         });
       } finally {
         resolved.release();

@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { ContainerStartError } from "../runtime/init_process.ts";
+import { ContainerStartError, type InitProcess } from "../runtime/init_process.ts";
 import type { MountSpec } from "../runtime/init_spec.ts";
 import { runOneShot } from "../runtime/oneshot.ts";
 import type { RunStep } from "./stage_state.ts";
@@ -45,6 +45,8 @@ export interface RunContainerRequest {
   network: "none" | "host";
   onOutput?: (chunk: Uint8Array) => void;
   signal?: AbortSignal;
+  /** An init spawned ahead of time (see `runOneShot`'s `init`). */
+  init?: InitProcess;
 }
 
 /** How the step ended; `message` explains an exit code the container could not even start with. */
@@ -123,6 +125,7 @@ export async function runStepContainer(req: RunContainerRequest): Promise<RunCon
       onStdout: onOutput,
       onStderr: onOutput,
       signal: req.signal,
+      init: req.init,
     });
     return { exitCode: r.exitCode };
   } catch (e) {

@@ -53,6 +53,12 @@ export interface OneShotOptions {
   securityOpt?: string[];
   /** Kill the container when this signal aborts. */
   signal?: AbortSignal;
+  /**
+   * An init spawned ahead of time (`InitProcess.spawn()`, not yet started) to use instead of
+   * spawning one now: a caller that knows another run is coming (the builder's next RUN)
+   * hides the init's start-up behind its own work. It is consumed either way.
+   */
+  init?: InitProcess;
 }
 
 /** How it ended. */
@@ -117,7 +123,7 @@ export async function runOneShot(options: OneShotOptions): Promise<OneShotResult
   const rootfs: RootfsSpec = options.rootfs.kind === "overlay"
     ? { ...options.rootfs, target: target! }
     : options.rootfs;
-  const init = InitProcess.spawn();
+  const init = options.init ?? InitProcess.spawn();
   try {
     const stdout = pump(init.child.stdout, options.onStdout);
     const stderr = pump(init.child.stderr, options.onStderr);

@@ -123,11 +123,20 @@ buildTest(
   "build: a failing RUN fails with its exit code and step, leaving no containers, mounts or temp dirs",
   async (root) => {
     await withContext({
+      // The RUN after the failing one makes the builder hold a spare init when the failure comes.
       Dockerfile:
-        "FROM busybox\nRUN --mount=type=tmpfs,target=/scratch echo before > /kept\nRUN echo about to fail && exit 3\n",
+        "FROM busybox\nRUN --mount=type=tmpfs,target=/scratch echo before > /kept\nRUN echo about to fail && exit 3\nRUN true\n",
     }, async (dir) => {
       const mountsBefore = await mountsUnder("/");
-      const r = await build(root, dir, ["-t", "fails"]);
+      const child = new Deno.Command(`${REPO}/ctr`, {
+        args: ["--root", root, "build", "--progress", "plain", "-t", "fails", dir],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const out = await child.output();
+      const r = { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+      // No init of that build outlives it (an init names its parent's pid in its arguments).
+      assertEquals(await processesWith(`/proc/${child.pid}/fd/`), []);
       assertEquals(r.code, 3, r.stderr);
       assertStringIncludes(r.stderr, "about to fail");
       assertStringIncludes(
@@ -145,7 +154,7 @@ buildTest(
       const again = await build(root, dir, ["-t", "fails"]);
       assertEquals(again.code, 3);
       assert(
-        /#\d+ \[2\/3\] RUN --mount=type=tmpfs,target=\/scratch echo before > \/kept\n#\d+ CACHED/.test(
+        /#\d+ \[2\/4\] RUN --mount=type=tmpfs,target=\/scratch echo before > \/kept\n#\d+ CACHED/.test(
           again.stderr,
         ),
       );

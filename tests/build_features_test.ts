@@ -299,3 +299,20 @@ buildTest("build: COPY --exclude leaves out what its patterns match; --parents i
     assertStringIncludes(r.stderr, "Dockerfile:2: COPY --parents is not supported");
   });
 });
+
+buildTest(
+  "build: concurrent builds in one state root share the cache and agree on the digest",
+  async (root) => {
+    await withContext({
+      Dockerfile: "FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\nRUN echo done > /c.txt\n",
+      "a.txt": "a\n",
+    }, async (dir) => {
+      const results = await Promise.all(["c1", "c2", "c3"].map((t) => buildOk(root, dir, ["-q", "-t", t])));
+      assertEquals(new Set(results.map((r) => r.stdout)).size, 1);
+      assertEquals(await runIn(root, ["c2", "cat", "/b.txt", "/c.txt"]), "a\ndone\n");
+      const dirs = async (p: string) => (await Array.fromAsync(Deno.readDir(p))).map((e) => e.name);
+      assertEquals(await dirs(`${root}/build/tmp`), []);
+      assertEquals(await dirs(`${root}/snapshots/tmp`), []);
+    });
+  },
+);
