@@ -11,9 +11,14 @@ import { RegistryError } from "./errors.ts";
 import { blobKey } from "./layout.ts";
 import type { MetadataStore } from "./metadata.ts";
 import type { BlobContent, BlobService, ByteRange } from "./services.ts";
+import { ByteCache } from "./byte_cache.ts";
 
 /** How long a writer waits for GC to finish deleting a blob it wants to store again. */
 const TOMBSTONE_WAIT_MS = 60_000;
+/** Blobs up to this size are served from memory once read (configs, small layers). */
+export const CACHED_BLOB_MAX = 2 * 1024 * 1024;
+/** Memory the small-blob cache may hold. */
+const BLOB_CACHE_BYTES = 128 * 1024 * 1024;
 
 function unknown(digest: string): RegistryError {
   return new RegistryError("BLOB_UNKNOWN", `Blob unknown to registry: ${digest}`, { detail: { digest } });
@@ -31,10 +36,14 @@ function unknown(digest: string): RegistryError {
 export class BlobStore implements BlobService {
   readonly #driver: StorageDriver;
   readonly #meta: MetadataStore;
+  // Blobs are immutable under their digest, and a repository sees one only through its
+  // link (checked first, every time), so cached bytes can never be served stale.
+  readonly #cache: ByteCache;
 
-  constructor(driver: StorageDriver, metadata: MetadataStore) {
+  constructor(driver: StorageDriver, metadata: MetadataStore, options: { cacheBytes?: number } = {}) {
     this.#driver = driver;
     this.#meta = metadata;
+    this.#cache = new ByteCache(options.cacheBytes ?? BLOB_CACHE_BYTES);
   }
 
   async stat(repository: string, digest: string): Promise<number> {
@@ -45,6 +54,20 @@ export class BlobStore implements BlobService {
 
   async open(repository: string, digest: string, range?: ByteRange): Promise<BlobContent> {
     const size = await this.stat(repository, digest);
+    if (size <= CACHED_BLOB_MAX) {
+      let bytes = this.#cache.get(digest);
+      if (!bytes) {
+        try {
+          bytes = await this.#driver.read(blobKey(digest));
+        } catch (e) {
+          if (e instanceof Deno.errors.NotFound) throw unknown(digest);
+          throw e;
+        }
+        this.#cache.set(digest, bytes);
+      }
+      const part = range ? bytes.subarray(range.start, range.end + 1) : bytes;
+      return { size, stream: ReadableStream.from([part]), range, bytes: part };
+    }
     try {
       if (!range) {
         const r = await this.#driver.reader(blobKey(digest));

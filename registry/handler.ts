@@ -214,8 +214,9 @@ function checkDigest(digest: string): void {
   }
 }
 
-/** Lets the HTTP/1.1 transport send a blob straight from its file. */
+/** Lets the HTTP/1.1 transport send a blob straight from memory or from its file. */
 function withFile(res: Response, content: BlobContent): Response {
+  if (content.bytes) return attachBytesBody(res, content.bytes);
   return content.file ? attachFileBody(res, content.file.handle, content.file.length) : res;
 }
 

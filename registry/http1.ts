@@ -129,6 +129,11 @@ export class BadRequest extends Error {
 }
 
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Bytes allowed in a method name (RFC 9110 tchar). */
+const TCHAR: boolean[] = Array.from(
+  { length: 256 },
+  (_, b) => b < 128 && TOKEN_RE.test(String.fromCharCode(b)),
+);
 const VALUE_RE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** Buffered reads from a connection. */
@@ -188,6 +193,11 @@ class ConnReader {
           this.buf[this.start + 1] === 10
         ) {
           this.start += 2;
+        }
+        // Something that is not HTTP (a TLS ClientHello from a client trying HTTPS first)
+        // gets its 400 at once: a client waiting for its handshake reply falls back sooner.
+        if (this.buffered > 0 && !TCHAR[this.buf[this.start]]) {
+          throw new BadRequest(400, "Not an HTTP/1.x request");
         }
         for (let i = this.start + Math.max(3, scanned); i < this.end; i++) {
           if (
@@ -336,12 +346,12 @@ class BodyReader {
         this.#remaining -= out.length;
         return out;
       }
-      // Large reads straight into a fresh buffer: no second copy for big uploads.
-      const buf = new Uint8Array(Math.min(this.#remaining, 256 * 1024));
-      const n = await r.conn.read(buf);
-      if (n === null) throw new Deno.errors.UnexpectedEof("Connection closed before the request body ended");
-      this.#remaining -= n;
-      return buf.subarray(0, n);
+      if (!await r.fill()) {
+        throw new Deno.errors.UnexpectedEof("Connection closed before the request body ended");
+      }
+      const out = r.take(this.#remaining);
+      this.#remaining -= out.length;
+      return out;
     }
     // chunked
     for (;;) {
@@ -392,12 +402,27 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
 }
 
+let dateSecond = 0;
+let dateValue = "";
+
+/** The `Date` header value (RFC 9110 §6.6.1), formatted once per second. */
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateValue = new Date(now).toUTCString();
+  }
+  return dateValue;
+}
+
 /** Writes one response; returns whether the connection may stay open. */
 async function writeResponse(
   conn: Deno.Conn,
   res: Response,
   head: boolean,
   keepAlive: boolean,
+  http10 = false,
 ): Promise<boolean> {
   const file = fileBodies.get(res);
   const bytes = bytesBodies.get(res);
@@ -414,13 +439,16 @@ async function writeResponse(
     if (k === "content-length" || k === "transfer-encoding" || k === "connection") continue;
     lines += `${k}: ${v}\r\n`;
   }
-  const chunked = !noBody && length === undefined;
+  // HTTP/1.0 has no chunked coding: a body of unknown length ends with the connection.
+  if (http10 && !noBody && length === undefined) keepAlive = false;
+  const chunked = !noBody && length === undefined && !http10;
   if (status !== 204 && !(status >= 100 && status < 200)) {
     if (length !== undefined) lines += `content-length: ${head && declared !== null ? declared : length}\r\n`;
     else if (chunked) lines += "transfer-encoding: chunked\r\n";
   }
   if (!keepAlive) lines += "connection: close\r\n";
-  lines += "\r\n";
+  else if (http10) lines += "connection: keep-alive\r\n";
+  lines += `date: ${httpDate()}\r\n\r\n`;
   const headBytes = enc.encode(lines);
 
   if (noBody) {
@@ -654,7 +682,7 @@ export function serveHttp1(options: Http1Options): Http1Server {
           else if (!await body.drain()) keepAlive = false;
         }
         try {
-          keepAlive = await writeResponse(conn, res, isHead, keepAlive);
+          keepAlive = await writeResponse(conn, res, isHead, keepAlive, parsed.version === "1.0");
           completed.resolve();
         } catch (e) {
           completed.reject(e);

@@ -178,6 +178,15 @@ Deno.test("http1: malformed and smuggling-prone requests are refused and the con
     assertEquals(seen.filter((s) => s.startsWith("POST /x") || s.startsWith("GET /x")).length, 0);
   }));
 
+Deno.test("http1: a TLS ClientHello on the plain port is answered 400 at once (clients then fall back to HTTP)", () =>
+  withServer(async (port) => {
+    const hello = new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
+    const t = performance.now();
+    const out = await raw(port, hello);
+    assertMatch(out, /^HTTP\/1\.1 400 /);
+    assert(performance.now() - t < 1000, "no wait for a request head that never comes");
+  }));
+
 Deno.test("http1: a handler that throws gives 500; HTTP/1.0 closes unless keep-alive", () =>
   withServer(async (port) => {
     const out = await raw(port, "GET /throw HTTP/1.1\r\nHost: x\r\n\r\n");

@@ -11,6 +11,7 @@ import { MediaType } from "../image/oci.ts";
 import type { BlobStore } from "./blob_store.ts";
 import type { StorageDriver } from "./driver.ts";
 import { RegistryError } from "./errors.ts";
+import { ByteCache } from "./byte_cache.ts";
 import { blobKey } from "./layout.ts";
 import { parseManifest } from "./manifest_validation.ts";
 import type { ManifestRecord, MetadataStore } from "./metadata.ts";
@@ -19,37 +20,6 @@ import type { ManifestService, StoredManifest } from "./services.ts";
 
 /** Default bound of the manifest byte cache. */
 const CACHE_BYTES = 64 * 1024 * 1024;
-
-/** A byte-bounded least-recently-used cache of immutable values. */
-class ByteCache {
-  #max: number;
-  #used = 0;
-  #map = new Map<string, Uint8Array>();
-
-  constructor(max: number) {
-    this.#max = max;
-  }
-
-  get(key: string): Uint8Array | undefined {
-    const v = this.#map.get(key);
-    if (v) {
-      this.#map.delete(key);
-      this.#map.set(key, v);
-    }
-    return v;
-  }
-
-  set(key: string, value: Uint8Array): void {
-    if (value.length > this.#max / 8 || this.#map.has(key)) return;
-    this.#map.set(key, value);
-    this.#used += value.length;
-    for (const [k, v] of this.#map) {
-      if (this.#used <= this.#max) break;
-      this.#map.delete(k);
-      this.#used -= v.length;
-    }
-  }
-}
 
 function manifestUnknown(repository: string, reference: string): RegistryError {
   return new RegistryError("MANIFEST_UNKNOWN", `Manifest unknown to registry: ${repository}:${reference}`, {

@@ -34,6 +34,8 @@ export interface BlobContent {
   range?: ByteRange;
   /** The open file behind the stream, when storage is local (see `FileReader.file`). */
   file?: { handle: Deno.FsFile; length: number };
+  /** The bytes themselves, when the blob is small and held in memory. */
+  bytes?: Uint8Array;
 }
 
 /** Blobs as a repository sees them: only those linked into it. */
