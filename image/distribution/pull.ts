@@ -13,10 +13,14 @@
  *    fetched by digest and verified the same way.
  * 5. The config and the layers not yet in the content store are fetched — layers in
  *    parallel, each hashed while it streams into the store, resumed with `Range` after a
- *    dropped connection or an earlier killed run, and refused (and its partial data removed)
- *    when the bytes do not match.
- * 6. Only when every blob is stored are the manifest (and index) written, the image
+ *    dropped connection, a stalled body or an earlier killed run, and refused (and its
+ *    partial data removed) when the bytes do not match.
+ * 6. Meanwhile layers are unpacked into snapshots bottom up, each as soon as it and those
+ *    below it are stored (a {@linkcode LayerUnpacker}; `unpacker.ts` is the real one).
+ * 7. Only when every blob is stored are the manifest (and index) written, the image
  *    recorded and the name tagged — a failure leaves no tag pointing at partial content.
+ *    Where each blob came from is remembered for cross-repository mounts (`origins.ts`).
+
  *
  * @module
  */
