@@ -152,11 +152,44 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t;
 }
 
+/** Wall time and CPU time (user + system, of the process and its children) of a command. */
+async function measured(cmd: string, args: string[], env: Record<string, string> = {}) {
+  const file = await Deno.makeTempFile();
+  try {
+    const t = performance.now();
+    await sh("/usr/bin/time", ["-f", "%U %S", "-o", file, cmd, ...args], env);
+    const wall = performance.now() - t;
+    const [user, sys] = (await Deno.readTextFile(file)).trim().split("\n").pop()!.split(" ").map(Number);
+    return { wall, cpu: (user + sys) * 1000 };
+  } finally {
+    await Deno.remove(file);
+  }
+}
+
+/** Wall-time samples and CPU-time samples of one side. */
+class Samples {
+  wall: number[] = [];
+  cpu: number[] = [];
+  add(m: { wall: number; cpu: number }) {
+    this.wall.push(m.wall);
+    this.cpu.push(m.cpu);
+  }
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ctrBin = `${REPO}/ctr`;
 
 async function tmp(prefix: string): Promise<string> {
   return await Deno.makeTempDir({ prefix: `ctr-bench-${prefix}-` });
+}
+
+function cpuRow(name: string, ctr: Samples, peer: Samples) {
+  const c = median(ctr.cpu), p = median(peer.cpu);
+  console.log(
+    `${name.padEnd(20)} ctr ${`${c.toFixed(0)} ms CPU`.padEnd(22)} skopeo ${
+      `${p.toFixed(0)} ms CPU`.padEnd(22)
+    } ctr CPU ×${(c / p).toFixed(2)}`,
+  );
 }
 
 function row(name: string, ctrMs: number, peerMs: number, bytes?: number) {
@@ -191,10 +224,10 @@ if (import.meta.main) {
 
     // cold pull (the CLI: fetch, verify, store and unpack), and the same without unpacking
     // (in-process pullImage: what skopeo's copy into a layout does)
-    const ctrCold: number[] = [], skCold: number[] = [], ctrFetch: number[] = [];
+    const ctrCold = new Samples(), skCold = new Samples(), ctrFetch: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const root = await tmp("root");
-      ctrCold.push(await timed(() => sh(ctrBin, ["--root", root, "pull", "-q", name("1")], env)));
+      ctrCold.add(await measured(ctrBin, ["--root", root, "pull", "-q", name("1")], env));
       await Deno.remove(root, { recursive: true });
       const root2 = await tmp("root");
       const store = ImageStore.open(root2, [distributionSchema]);
@@ -202,57 +235,59 @@ if (import.meta.main) {
       store.close();
       await Deno.remove(root2, { recursive: true });
       const dir = await tmp("oci");
-      skCold.push(
-        await timed(() =>
-          skopeo(["copy", "--src-tls-verify=false", `docker://${name("1")}`, `oci:${dir}/l:1`])
-        ),
+      skCold.add(
+        await measured("skopeo", [
+          "copy",
+          "--src-tls-verify=false",
+          `docker://${name("1")}`,
+          `oci:${dir}/l:1`,
+        ]),
       );
       await Deno.remove(dir, { recursive: true });
     }
 
     // incremental pull: v1 local, pull v2 (one small layer changed)
-    const ctrInc: number[] = [], skInc: number[] = [];
+    const ctrInc = new Samples(), skInc = new Samples();
     for (let i = 0; i < RUNS; i++) {
       const root = await tmp("root");
       await sh(ctrBin, ["--root", root, "pull", "-q", name("1")], env);
-      ctrInc.push(await timed(() => sh(ctrBin, ["--root", root, "pull", "-q", name("2")], env)));
+      ctrInc.add(await measured(ctrBin, ["--root", root, "pull", "-q", name("2")], env));
       await Deno.remove(root, { recursive: true });
       const dir = await tmp("oci");
       await skopeo(["copy", "--src-tls-verify=false", `docker://${name("1")}`, `oci:${dir}/l:1`]);
-      skInc.push(
-        await timed(() =>
-          skopeo(["copy", "--src-tls-verify=false", `docker://${name("2")}`, `oci:${dir}/l:2`])
-        ),
+      skInc.add(
+        await measured("skopeo", [
+          "copy",
+          "--src-tls-verify=false",
+          `docker://${name("2")}`,
+          `oci:${dir}/l:2`,
+        ]),
       );
       await Deno.remove(dir, { recursive: true });
     }
 
     // push into fresh registries
-    const ctrPush: number[] = [], skPush: number[] = [];
+    const ctrPush = new Samples(), skPush = new Samples();
     const src = await tmp("src");
     await sh(ctrBin, ["--root", src, "pull", "-q", name("1")], env);
     for (let i = 0; i < RUNS; i++) {
       const r1 = await startDistribution();
       try {
         await sh(ctrBin, ["--root", src, "tag", name("1"), `${r1.host}/bench/app:1`], env);
-        ctrPush.push(
-          await timed(() => sh(ctrBin, ["--root", src, "push", "-q", `${r1.host}/bench/app:1`], env)),
-        );
+        ctrPush.add(await measured(ctrBin, ["--root", src, "push", "-q", `${r1.host}/bench/app:1`], env));
       } finally {
         await r1.stop();
       }
       const r2 = await startDistribution();
 
       try {
-        skPush.push(
-          await timed(() =>
-            skopeo([
-              "copy",
-              "--dest-tls-verify=false",
-              `oci:${layout.dir}:1`,
-              `docker://${r2.host}/bench/app:1`,
-            ])
-          ),
+        skPush.add(
+          await measured("skopeo", [
+            "copy",
+            "--dest-tls-verify=false",
+            `oci:${layout.dir}:1`,
+            `docker://${r2.host}/bench/app:1`,
+          ]),
         );
       } finally {
         await r2.stop();
@@ -261,21 +296,30 @@ if (import.meta.main) {
     await Deno.remove(src, { recursive: true });
 
     console.log("");
-    row("cold pull", median(ctrCold), median(skCold), layout.bytes);
-    row("  fetch only", median(ctrFetch), median(skCold), layout.bytes);
-    row("incremental pull", median(ctrInc), median(skInc));
-    row("push", median(ctrPush), median(skPush), layout.bytes);
+    row("cold pull", median(ctrCold.wall), median(skCold.wall), layout.bytes);
+    row("  fetch only", median(ctrFetch), median(skCold.wall), layout.bytes);
+    row("incremental pull", median(ctrInc.wall), median(skInc.wall));
+    row("push", median(ctrPush.wall), median(skPush.wall), layout.bytes);
+    console.log("");
+    cpuRow("cold pull", ctrCold, skCold);
+    cpuRow("incremental pull", ctrInc, skInc);
+    cpuRow("push", ctrPush, skPush);
+    console.log(
+      `load average at the end: ${
+        (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ")
+      }`,
+    );
     console.log("");
     console.log("goals: cold pull ×≥1.5 (incl. unpacking), incremental ≤ 100 ms, push ×≥1.2");
     console.log(
       "(fetch only: ctr's pull without unpacking, in-process — skopeo's copy does not unpack either)",
     );
     console.log(
-      `raw ms: ctr cold ${ctrCold.map(Math.round)}, ctr fetch ${ctrFetch.map(Math.round)}, skopeo cold ${
-        skCold.map(Math.round)
-      }, ctr inc ${ctrInc.map(Math.round)}, skopeo inc ${skInc.map(Math.round)}, ctr push ${
-        ctrPush.map(Math.round)
-      }, skopeo push ${skPush.map(Math.round)}`,
+      `raw wall ms: ctr cold ${ctrCold.wall.map(Math.round)}, ctr fetch ${
+        ctrFetch.map(Math.round)
+      }, skopeo cold ${skCold.wall.map(Math.round)}, ctr inc ${ctrInc.wall.map(Math.round)}, skopeo inc ${
+        skInc.wall.map(Math.round)
+      }, ctr push ${ctrPush.wall.map(Math.round)}, skopeo push ${skPush.wall.map(Math.round)}`,
     );
   } finally {
     await reg.stop();
