@@ -275,16 +275,20 @@ async function pullFrom(
       if (fresh) progress.update(shortId(l.digest), "Pull complete");
     }
   })();
-  const settled = await Promise.allSettled([configTask, fetching.all, unpacking]);
+  // The manifest (and index) are stored once every blob they name is, while the last
+  // layers may still be unpacking: their fsyncs overlap the extraction.
+  const manifestsStored = Promise.all([configTask, fetching.all]).then(async () => {
+    for (const f of fetched) await content.put(f.bytes, { expected: f.digest });
+    if (!(await content.has(manifestDigest))) await content.put(manifestBytes, { expected: manifestDigest });
+  });
+  const settled = await Promise.allSettled([configTask, fetching.all, unpacking, manifestsStored]);
   const failure = settled.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
   if (failure) throw fetching.firstError() ?? failure.reason;
   const fetchedLayers = (settled[1] as PromiseFulfilledResult<Descriptor[]>).value;
-  downloaded += fetchedLayers.length + configFetched;
+  downloaded += fetchedLayers.length + configFetched + fetched.length;
 
-  // --- manifest(s), record, tag
-  for (const f of fetched) await content.put(f.bytes, { expected: f.digest });
-  if (!(await content.has(manifestDigest))) await content.put(manifestBytes, { expected: manifestDigest });
-  downloaded += fetched.length;
+  // --- record, tag
+
   const before = (() => {
     try {
       return store.find(name).digest;
