@@ -21,6 +21,7 @@
  * @module
  */
 import { fixture } from "../tests/helpers.ts";
+import { record } from "./report.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const runsArg = Deno.args.indexOf("--runs");
@@ -203,6 +204,18 @@ if (import.meta.main) {
         }
         const ms = (n: string) => times.has(n) ? median(times.get(n)!) : NaN;
         const ratio = (n: string) => (times.has(n) ? (ms("ctr") / ms(n)).toFixed(2) + "×" : "-");
+        for (const peer of ["buildkit", "buildah"].filter((n) => times.has(n))) {
+          record({
+            figure: `build ${name} (${mode})`,
+            unit: "ms",
+            ctr: ms("ctr"),
+            peer: ms(peer),
+            peerName: peer === "buildkit" ? "docker build (BuildKit)" : "buildah bud",
+            goal: peer === "buildkit" ? { ratio: mode === "cold" ? 1 : 0.5 } : undefined,
+            better: "lower",
+            note: `median of ${RUNS}`,
+          });
+        }
         rows.push([
           name,
           mode,

@@ -24,6 +24,7 @@ import { skopeo, startDistribution } from "../tests/peers/distribution.ts";
 import { ImageStore } from "../image/image_store.ts";
 import { distributionSchema } from "../image/distribution/origins.ts";
 import { pullImage } from "../image/distribution/pull.ts";
+import { type Goal, record } from "./report.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const CACHE = `${REPO}/bench/results/distribution-cache`;
@@ -192,7 +193,7 @@ function cpuRow(name: string, ctr: Samples, peer: Samples) {
   );
 }
 
-function row(name: string, ctrMs: number, peerMs: number, bytes?: number) {
+function row(name: string, ctrMs: number, peerMs: number, bytes?: number, goal?: Goal) {
   const fmt = (ms: number) =>
     bytes
       ? `${(ms / 1000).toFixed(2)} s (${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s)`
@@ -203,6 +204,16 @@ function row(name: string, ctrMs: number, peerMs: number, bytes?: number) {
       ratio.toFixed(2)
     }`,
   );
+  const mbps = (ms: number) => bytes! / 1e6 / (ms / 1000);
+  record({
+    figure: `client: ${name.trim() === "fetch only" ? "pull without unpacking" : name.trim()}`,
+    unit: bytes ? "MB/s" : "ms",
+    ctr: bytes ? mbps(ctrMs) : ctrMs,
+    peer: bytes ? mbps(peerMs) : peerMs,
+    peerName: "skopeo copy",
+    goal,
+    better: bytes ? "higher" : "lower",
+  });
 }
 
 if (import.meta.main) {
@@ -296,10 +307,10 @@ if (import.meta.main) {
     await Deno.remove(src, { recursive: true });
 
     console.log("");
-    row("cold pull", median(ctrCold.wall), median(skCold.wall), layout.bytes);
+    row("cold pull", median(ctrCold.wall), median(skCold.wall), layout.bytes, { ratio: 1.5 });
     row("  fetch only", median(ctrFetch), median(skCold.wall), layout.bytes);
-    row("incremental pull", median(ctrInc.wall), median(skInc.wall));
-    row("push", median(ctrPush.wall), median(skPush.wall), layout.bytes);
+    row("incremental pull", median(ctrInc.wall), median(skInc.wall), undefined, { value: 100 });
+    row("push", median(ctrPush.wall), median(skPush.wall), layout.bytes, { ratio: 1.2 });
     console.log("");
     cpuRow("cold pull", ctrCold, skCold);
     cpuRow("incremental pull", ctrInc, skInc);

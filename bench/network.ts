@@ -17,6 +17,7 @@
  * @module
  */
 import { fixture } from "../tests/helpers.ts";
+import { record } from "./report.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const arg = (name: string, dflt: number) => {
@@ -239,6 +240,33 @@ try {
       p ? (p.bridge - p.none).toFixed(1).padStart(8) : "     n/a"
     } ms   (goal ≤ 30 ms)`,
   );
+  const peer = { peerName: "podman (netavark)" };
+  record({
+    figure: "download via published port",
+    unit: "MB/s",
+    ctr: c.published,
+    peer: p?.published,
+    ...peer,
+    better: "higher",
+  });
+  record({
+    figure: "published port ÷ direct throughput",
+    unit: "×",
+    ctr: c.published / c.direct,
+    peer: p ? p.published / p.direct : null,
+    ...peer,
+    goal: { value: 0.8 },
+    better: "higher",
+  });
+  record({
+    figure: "start time added by the bridge",
+    unit: "ms",
+    ctr: c.bridge - c.none,
+    peer: p ? p.bridge - p.none : null,
+    ...peer,
+    goal: { value: 30 },
+    better: "lower",
+  });
 } finally {
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
 }

@@ -21,6 +21,7 @@ import { Readable } from "node:stream";
 import { digestOf, Hasher } from "../image/digest.ts";
 import { MediaType } from "../image/oci.ts";
 import { skopeo, startDistribution } from "../tests/peers/distribution.ts";
+import { record } from "./report.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const CACHE = `${REPO}/bench/results/registry-cache`;
@@ -218,6 +219,15 @@ function row(name: string, ctr: number, peer: number, unit: string, goal: number
       ratio.toFixed(2)
     } (goal ×${goal}) ${ratio >= goal ? "ok" : "BELOW GOAL"}`,
   );
+  record({
+    figure: `registry: ${name}`,
+    unit,
+    ctr,
+    peer,
+    peerName: "distribution",
+    goal: { ratio: goal },
+    better: "higher",
+  });
 }
 
 if (import.meta.main) {

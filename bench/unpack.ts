@@ -23,6 +23,7 @@ import { ImageStore } from "../image/image_store.ts";
 import { SnapshotStore } from "../image/snapshots.ts";
 import { loadArchive } from "../image/archive_load.ts";
 import { fixture } from "../tests/helpers.ts";
+import { record } from "./report.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const CACHE = `${REPO}/bench/results/unpack-cache`;
@@ -150,6 +151,16 @@ if (import.meta.main) {
           fmt(u).padEnd(9)
         } ctr/umoci time ×${(c / u).toFixed(2)}  (goal ≤ 1.00: ${c <= u ? "met" : "NOT met"})`,
       );
+      record({
+        figure: `unpack Debian layer (${place})`,
+        unit: "s",
+        ctr: c / 1000,
+        peer: u / 1000,
+        peerName: "umoci unpack",
+        goal: { ratio: 1 },
+        better: "lower",
+        note: `median of ${RUNS}`,
+      });
     }
   } finally {
     if (mounted) await new Deno.Command("umount", { args: [`${work}/tmpfs`] }).output();

@@ -244,7 +244,7 @@ export const commands: CommandSpec[] = [
     name: "login",
     usage: "[OPTIONS] [SERVER]",
     description:
-      "Log in to a registry.\nIf no server is specified, the default is docker.io.\nCredentials are stored in $DOCKER_CONFIG/config.json (default ~/.docker/config.json).",
+      "Log in to a registry\nIf no server is specified, the default is docker.io.\nCredentials are stored in $DOCKER_CONFIG/config.json (default ~/.docker/config.json).",
     maxArgs: 1,
     flags: [
       { name: "username", short: "u", type: "string", value: "string", description: "Username" },
@@ -296,7 +296,7 @@ export const commands: CommandSpec[] = [
   {
     name: "logout",
     usage: "[SERVER]",
-    description: "Log out from a registry.\nIf no server is specified, the default is docker.io.",
+    description: "Log out from a registry\nIf no server is specified, the default is docker.io.",
     maxArgs: 1,
     run: ({ args }) =>
       fail(async () => {

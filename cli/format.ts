@@ -321,3 +321,18 @@ export function formatRows(
 function sortKeys(o: Record<string, Value>): Record<string, Value> {
   return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
 }
+
+/**
+ * Prints objects as `inspect` commands do: an indented JSON array by default, a one-line
+ * JSON array for `--format json`, else the template once per object.
+ *
+ * @example
+ * ```ts
+ * printInspected([doc], flags.format as string | undefined);
+ * ```
+ */
+export function printInspected(docs: unknown[], format: string | undefined): void {
+  if (!format) console.log(JSON.stringify(docs, null, 4));
+  else if (format === "json") console.log(JSON.stringify(docs));
+  else for (const doc of docs) console.log(formatTemplate(format, doc));
+}

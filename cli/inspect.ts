@@ -72,13 +72,8 @@ export const inspectCommand: CommandSpec = {
       if (doc === undefined) errors.push(`No such ${type && type !== "" ? type : "object"}: ${name}`);
       else found.push(doc);
     }
-    const format = flags.format as string | undefined;
-    if (format) {
-      const { formatTemplate } = await import("./format.ts");
-      for (const doc of found) console.log(formatTemplate(format, doc));
-    } else {
-      console.log(JSON.stringify(found, null, 4));
-    }
+    const { printInspected } = await import("./format.ts");
+    printInspected(found, flags.format as string | undefined);
     if (errors.length) throw new ExitCodeError(1, errors.join("\nctr: "));
   },
 };

@@ -168,7 +168,7 @@ const inspectSpec: CommandSpec = {
     { name: "verbose", short: "v", type: "bool", description: "Verbose output for diagnostics" },
   ],
   run: withService(async (svc, { flags, args }) => {
-    const [{ inspectNetwork }, { formatTemplate }] = await Promise.all([
+    const [{ inspectNetwork }, { printInspected }] = await Promise.all([
       import("../runtime/network/manage.ts"),
       import("./format.ts"),
     ]);
@@ -180,11 +180,7 @@ const inspectSpec: CommandSpec = {
       if (n) docs.push(inspectNetwork(svc, n));
       else missing.push(ref);
     }
-    if (flags.format) {
-      for (const d of docs) console.log(formatTemplate(flags.format as string, d as never));
-    } else {
-      console.log(JSON.stringify(docs, null, 4));
-    }
+    printInspected(docs, flags.format as string | undefined);
     if (missing.length) {
       throw new ExitCodeError(
         1,

@@ -1,24 +1,20 @@
 /**
- * `ctr help`, `ctr version`: commands about ctr itself.
+ * `ctr help`, `ctr completion`, `ctr version`, `ctr system …`: commands about ctr itself.
  *
  * @module
  */
 import { type CommandSpec, findSubcommand, formatHelp } from "./flags.ts";
-import { type CommandGroup, commandTable } from "./table.ts";
+import { commandTable } from "./table.ts";
 import { globalFlags, rootDir } from "./global.ts";
+import { loadCommandGroups } from "./command_tree.ts";
 
 /** ctr's version, kept equal to deno.json's. */
 export const VERSION = "0.1.0";
 
-async function loadGroups(): Promise<CommandGroup[]> {
-  const loaders = [...new Set(Object.values(commandTable))];
-  return await Promise.all(loaders.map((l) => l()));
-}
-
 /** `ctr help` without arguments: every command, by group. */
 async function overview(): Promise<string> {
   const lines = ["Usage:  ctr [OPTIONS] COMMAND", "", "Build, ship and run OCI containers.", ""];
-  const groups = await loadGroups();
+  const groups = await loadCommandGroups();
   for (const g of groups) {
     const cmds = g.commands.filter((c) => !c.hidden);
     if (!cmds.length) continue;
@@ -97,6 +93,23 @@ export const commands: CommandSpec[] = [
         return 1;
       }
       console.log(formatHelp(spec, args.join(" ")));
+    },
+  },
+  {
+    name: "completion",
+    usage: "bash|zsh|fish",
+    description: "Print a shell completion script (bash, zsh or fish)",
+    minArgs: 1,
+    maxArgs: 1,
+    async run({ args }) {
+      const { SHELLS, completionScript } = await import("./completion_scripts.ts");
+      const { loadCommandTree } = await import("./command_tree.ts");
+      const shell = args[0] as typeof SHELLS[number];
+      if (!SHELLS.includes(shell)) {
+        const { UsageError } = await import("../errors.ts");
+        throw new UsageError(`unsupported shell "${args[0]}": expected bash, zsh or fish`, "completion");
+      }
+      await Deno.stdout.write(new TextEncoder().encode(completionScript(shell, await loadCommandTree())));
     },
   },
   {

@@ -31,6 +31,7 @@ const trust: GroupLoader = () => import("./trust.ts");
 /** Top-level command name → its group. Several names share one group. */
 export const commandTable: Record<string, GroupLoader> = {
   help: system,
+  completion: system,
   system: system,
   serve,
   images: image,

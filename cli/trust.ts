@@ -40,7 +40,7 @@ const keyGroup: CommandSpec = {
       name: "generate",
       usage: "[OPTIONS] [NAME]",
       description:
-        "Generate an ECDSA P-256 signing key pair (private key 0600 under <root>/trust/keys/) and print its public key",
+        "Generate an ECDSA P-256 signing key pair and print its public key\n(the private key is written with mode 0600 under <root>/trust/keys/)",
       flags: [{ name: "name", type: "string", value: "string", description: 'Key name (default "default")' }],
       maxArgs: 1,
       async run(ctx) {
@@ -54,12 +54,29 @@ const keyGroup: CommandSpec = {
     {
       name: "ls",
       aliases: ["list"],
-      usage: "",
+      usage: "[OPTIONS]",
       description: "List trusted keys",
+      flags: [{
+        name: "format",
+        type: "string",
+        value: "string",
+        description: "Format output: table, json, or a Go template ({{.Name}}, {{.ID}}, {{.Private}})",
+      }],
       maxArgs: 0,
-      async run() {
+      async run(ctx) {
         const { listKeys } = await keys();
         const all = await listKeys(rootDir());
+        const format = typeof ctx.flags.format === "string" ? ctx.flags.format : "";
+        if (format && format !== "table") {
+          const { formatRows } = await import("./format.ts");
+          const objects = all.map((k) => ({ Name: k.name, ID: k.id, Private: k.hasPrivate }));
+          for (
+            const line of formatRows(format, objects, { Name: "NAME", ID: "KEY ID", Private: "PRIVATE" })
+          ) {
+            console.log(line);
+          }
+          return;
+        }
         const rows = [
           ["NAME", "KEY ID", "PRIVATE"],
           ...all.map((k) => [k.name, k.id.slice(0, 12), k.hasPrivate ? "yes" : "no"]),
@@ -120,7 +137,7 @@ const trustGroup: CommandSpec = {
       name: "sign",
       usage: "[OPTIONS] IMAGE",
       description:
-        "Sign the manifest IMAGE names on its registry and attach the signature there as an OCI referrer",
+        "Sign an image's manifest on its registry\n(the signature is attached there as an OCI referrer)",
       flags: [{
         name: "key",
         type: "string",
@@ -144,7 +161,7 @@ const trustGroup: CommandSpec = {
       name: "verify",
       usage: "[OPTIONS] IMAGE",
       description:
-        "Check that the manifest IMAGE names on its registry is signed by a trusted key (--key, the policy, or every trusted key)",
+        "Verify that an image's manifest on its registry is signed by a trusted key\n(the keys given with --key, else the trust policy's, else every trusted key)",
       flags: [{
         name: "key",
         type: "list",

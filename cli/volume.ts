@@ -152,10 +152,8 @@ const volumeGroup: CommandSpec = {
             failed = true;
           }
         }
-        if (typeof ctx.flags.format === "string" && ctx.flags.format !== "json") {
-          const { formatTemplate } = await import("./format.ts");
-          for (const v of out) console.log(formatTemplate(ctx.flags.format, v as never));
-        } else console.log(JSON.stringify(out, null, 4));
+        const { printInspected } = await import("./format.ts");
+        printInspected(out, typeof ctx.flags.format === "string" ? ctx.flags.format : undefined);
         return failed ? 1 : 0;
       },
     },
