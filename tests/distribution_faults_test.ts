@@ -257,10 +257,12 @@ Deno.test("faults: an answer that never comes and a body that stops flowing are 
       const r = await ctr(root, ["pull", `${stub.host}/idle/app:1`], env(root));
       assertEquals(r.code, 0, r.stderr);
       assert(Date.now() - started < 20_000, "did not hang");
-      assertEquals(stub.requests("HEAD", /manifests\/1$/).length, 2);
+      // (at least: on a very loaded machine a slow answer may also run into the 1 s timeout)
+      assert(stub.requests("HEAD", /manifests\/1$/).length >= 2, "the HEAD was sent again");
       const gets = stub.requests("GET", new RegExp(layer.digest));
-      assertEquals(gets.length, 2);
+      assert(gets.length >= 2, "the layer was asked for again");
       assertMatch(gets[1].headers.get("range") ?? "", /^bytes=[1-9]\d*-$/);
+
       assertEquals(recorded(root, `${stub.host}/idle/app:1`), img.manifest.digest);
     });
   } finally {
