@@ -194,7 +194,7 @@ Deno.test("faults: a pull killed with SIGKILL resumes without fetching completed
       await halfway;
       const ingest = `${root}/blobs/ingest/sha256-${partial.digest.slice(7)}`;
       const doneBlob = `${root}/blobs/${done.digest.replace(":", "/")}`;
-      for (let i = 0; i < 200; i++) {
+      for (let i = 0; i < 1200; i++) { // up to 30 s on a loaded machine
         const size = await Deno.stat(ingest).then((s) => s.size, () => 0);
         const finished = await Deno.stat(doneBlob).then(() => true, () => false);
         if (size >= 1 << 19 && finished) break;
