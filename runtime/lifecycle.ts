@@ -44,6 +44,7 @@ import {
   idmapLayers,
   type IdmappedLayers,
   mountOverlayOnHost,
+  shiftOwners,
 } from "./security/idmap_layers.ts";
 
 /** A running (or starting) container's supervision state. */
@@ -307,6 +308,18 @@ export class ContainerManager {
       }
       // Docker fills an empty volume with what the image has at the mount point.
       if (empty && !mount?.VolumeNoCopy) await copyMergedLayers(c.LowerDirs, target, v.Mountpoint);
+      const ids = c.HostConfig.IdMappings;
+      if (ids && empty) {
+        // A fresh volume of a remapped container belongs to its root (what the image put
+        // there, shifted), as Docker does; the directories above it let that root pass.
+        shiftOwners(v.Mountpoint, { uidMap: ids.UidMap, gidMap: ids.GidMap });
+        for (
+          const d of [`${this.#host.root}/volumes`, v.Mountpoint.slice(0, v.Mountpoint.lastIndexOf("/"))]
+        ) {
+          const mode = Deno.statSync(d).mode! & 0o7777;
+          if (!(mode & 0o001)) Deno.chmodSync(d, mode | 0o001);
+        }
+      }
       out.set(target, v.Mountpoint);
     }
     return out;

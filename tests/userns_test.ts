@@ -167,3 +167,30 @@ rootTest(
     assert(!mounts.includes(`${root}/containers/`), "no rootfs or layer mount left on the host");
   },
 );
+
+rootTest(
+  "userns: a fresh volume belongs to the remapped root; what it writes there is owned by the mapped uid",
+  async (root) => {
+    const out = await ok(root, [
+      "run",
+      "--rm",
+      "--userns=auto",
+      "-v",
+      "userdata:/data",
+      "-v",
+      "/etc",
+      "busybox",
+      "sh",
+      "-c",
+      "cat /proc/self/uid_map; echo x > /data/file && ls -ln /data/file; ls -ln /etc/passwd",
+    ]);
+    const [map, file, passwd] = out.trim().split("\n");
+    const host = mappedRoot(map);
+    assertMatch(file, /^-rw-r--r--\s+1 0\s+0\s/);
+    // the image's /etc, copied into the anonymous volume, keeps its owners as seen inside
+    assertMatch(passwd, /\s0\s+0\s/);
+    const inspect = JSON.parse(await ok(root, ["volume", "inspect", "userdata"]))[0];
+    const st = await Deno.stat(`${inspect.Mountpoint}/file`);
+    assertEquals([st.uid, st.gid], [host, host]);
+  },
+);

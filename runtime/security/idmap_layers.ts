@@ -89,16 +89,7 @@ export async function chownedCopy(layer: string, cacheDir: string, maps: UsernsM
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw new Error(`Cannot copy layer ${layer}: ${new TextDecoder().decode(cp.stderr).trim()}`);
   }
-  const shift = (path: string) => {
-    const st = Deno.lstatSync(path);
-    const u = hostIdOf(maps.uidMap, st.uid ?? 0) ?? 65534;
-    const g = hostIdOf(maps.gidMap, st.gid ?? 0) ?? 65534;
-    libc.lchown(path, u, g);
-    // chown clears setuid/setgid bits of regular files: put them back.
-    if (st.isFile && st.mode !== null && (st.mode & 0o6000)) Deno.chmodSync(path, st.mode & 0o7777);
-    if (st.isDirectory) { for (const e of Deno.readDirSync(path)) shift(`${path}/${e.name}`); }
-  };
-  shift(tmp);
+  shiftOwners(tmp, maps);
   await Deno.rename(tmp, target);
   return target;
 }
@@ -150,4 +141,19 @@ export function mountOverlayOnHost(
       libc.umount(target, MNT.DETACH);
     } catch { /* gone */ }
   };
+}
+
+/**
+ * Shifts the owner of every entry under `path` (itself included, symlinks not followed)
+ * through `maps`: what belonged to id N belongs to the host id N maps to. Ids outside the
+ * maps become 65534 (nobody).
+ */
+export function shiftOwners(path: string, maps: UsernsMaps): void {
+  const st = Deno.lstatSync(path);
+  const u = hostIdOf(maps.uidMap, st.uid ?? 0) ?? 65534;
+  const g = hostIdOf(maps.gidMap, st.gid ?? 0) ?? 65534;
+  libc.lchown(path, u, g);
+  // chown clears setuid/setgid bits of regular files: put them back.
+  if (st.isFile && st.mode !== null && (st.mode & 0o6000)) Deno.chmodSync(path, st.mode & 0o7777);
+  if (st.isDirectory) { for (const e of Deno.readDirSync(path)) shiftOwners(`${path}/${e.name}`, maps); }
 }
