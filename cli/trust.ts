@@ -138,12 +138,15 @@ const trustGroup: CommandSpec = {
       usage: "[OPTIONS] IMAGE",
       description:
         "Sign an image's manifest on its registry\n(the signature is attached there as an OCI referrer)",
-      flags: [{
-        name: "key",
-        type: "string",
-        value: "NAME",
-        description: "Signing key (default: the only one)",
-      }],
+      flags: [
+        { name: "key", type: "string", value: "NAME", description: "Signing key (default: the only one)" },
+        {
+          name: "cosign-tag",
+          type: "bool",
+          description:
+            "Also store the signature under cosign's sha256-<hex>.sig tag (read by cosign, podman, skopeo)",
+        },
+      ],
       minArgs: 1,
       maxArgs: 1,
       run: (ctx) =>
@@ -152,9 +155,13 @@ const trustGroup: CommandSpec = {
           const { parseReference } = await import("../image/reference.ts");
           parseReference(ctx.args[0]);
           const key = typeof ctx.flags.key === "string" ? ctx.flags.key : await defaultSigningKey(rootDir());
-          const s = await signImage(rootDir(), ctx.args[0], key, await registryAccess());
+          const s = await signImage(rootDir(), ctx.args[0], key, {
+            ...await registryAccess(),
+            cosignTag: ctx.flags["cosign-tag"] === true,
+          });
           console.log(`Signed ${s.repository}@${s.digest} with key "${key}" (${s.keyId.slice(0, 12)})`);
           console.log(`Signature: ${s.signature}${s.viaTag ? " (referrers tag)" : ""}`);
+          if (s.cosignTag) console.log(`Cosign tag: ${s.cosignTag}`);
         }),
     },
     {

@@ -372,3 +372,34 @@ Deno.test({
       })
     ),
 });
+
+Deno.test("trust: sign --cosign-tag also writes cosign's sha256-<hex>.sig manifest, which verify reads", () =>
+  withRegistry((reg) =>
+    withRoot(async (root) => {
+      const repo = `${reg.host}/trust/cosign`;
+      const img = smallImage("cosign\n");
+      await storeImage(root, `${repo}:1`, img);
+      await ok(root, ["push", `${repo}:1`]);
+      await ok(root, ["trust", "key", "generate"]);
+      const out = await ok(root, ["trust", "sign", "--cosign-tag", `${repo}:1`]);
+      const sigDigest = /Signature: (sha256:[0-9a-f]{64})/.exec(out)![1];
+      const tag = `sha256-${img.manifest.digest.slice(7)}.sig`;
+      const sig = (await http(reg.url, "GET", `/v2/trust/cosign/manifests/${tag}`, {
+        headers: { Accept: MediaType.OCI_MANIFEST },
+      })).json as { layers: { mediaType: string; annotations: Record<string, string> }[] };
+      assertEquals(sig.layers.length, 1);
+      assertEquals(sig.layers[0].mediaType, "application/vnd.dev.cosign.simplesigning.v1+json");
+      assert(sig.layers[0].annotations["dev.cosignproject.cosign/signature"]);
+      // signing again adds no duplicate layer
+      await ok(root, ["trust", "sign", "--cosign-tag", `${repo}:1`]);
+      const again = (await http(reg.url, "GET", `/v2/trust/cosign/manifests/${tag}`, {
+        headers: { Accept: MediaType.OCI_MANIFEST },
+      })).json as { layers: unknown[] };
+      assertEquals(again.layers.length, 1);
+      // with the referrer gone, the .sig tag alone carries the signature
+      const del = await http(reg.url, "DELETE", `/v2/trust/cosign/manifests/${sigDigest}`);
+      assertEquals(del.status, 202, del.text);
+      const v = await ok(root, ["trust", "verify", `${repo}:1`]);
+      assertStringIncludes(v, "(cosign-tag)");
+    })
+  ));

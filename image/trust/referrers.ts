@@ -239,3 +239,52 @@ async function pushSmallBlob(repo: Repository, bytes: Uint8Array<ArrayBuffer>): 
   if ("mounted" in session) return;
   await repo.upload(session, digest, bytes.length, () => Promise.resolve(bytes), { chunkSize: 1 << 20 });
 }
+
+/**
+ * Also stores the signature the way cosign does by default, and podman and skopeo read
+ * (`use-sigstore-attachments`): as one more layer of the image manifest tagged
+ * `sha256-<hex>.sig` (created when missing; an identical layer is not added twice).
+ * Returns that manifest's digest.
+ */
+export async function attachCosignTag(
+  repo: Repository,
+  subjectDigest: string,
+  payload: Uint8Array<ArrayBuffer>,
+  signature: Uint8Array,
+): Promise<string> {
+  const tag = `${referrersTag(subjectDigest)}.sig`;
+  await pushSmallBlob(repo, payload);
+  let manifest: Manifest | undefined;
+  try {
+    const m = await repo.getManifest(tag);
+    manifest = JSON.parse(new TextDecoder().decode(m.bytes)) as Manifest;
+  } catch (e) {
+    if ((e as Error).name !== "NotFoundError") throw e;
+  }
+  if (!manifest || !Array.isArray(manifest.layers)) {
+    // An image config with no layers of its own: what readers of OCI images expect.
+    const config = new TextEncoder().encode(
+      JSON.stringify({ architecture: "", os: "", config: {}, rootfs: { type: "layers", diff_ids: [] } }),
+    );
+    await pushSmallBlob(repo, config);
+    manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.OCI_MANIFEST,
+      config: { mediaType: MediaType.OCI_CONFIG, digest: digestOf(config), size: config.length },
+      layers: [],
+    };
+  }
+  const layer = {
+    mediaType: SIMPLE_SIGNING_MEDIA_TYPE,
+    digest: digestOf(payload),
+    size: payload.length,
+    annotations: { [SIGNATURE_ANNOTATION]: base64Encode(signature) },
+  };
+  const same = (l: Descriptor) =>
+    l.digest === layer.digest &&
+    l.annotations?.[SIGNATURE_ANNOTATION] === layer.annotations[SIGNATURE_ANNOTATION];
+  if (!manifest.layers.some(same)) manifest.layers.push(layer);
+  const bytes = new TextEncoder().encode(JSON.stringify(manifest));
+  await repo.putManifest(tag, bytes, MediaType.OCI_MANIFEST);
+  return digestOf(bytes);
+}

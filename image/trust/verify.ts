@@ -22,7 +22,7 @@ import { registryFetch } from "../distribution/tls.ts";
 import { type FetchedManifest, Repository } from "../distribution/repository.ts";
 import { listKeys, loadPrivateKey, publicKeyFrom, type TrustedKey } from "./keys.ts";
 import { ACCEPT_ALL_POLICY, parsePolicy, type Policy, policyPath, requirementsFor } from "./policy.ts";
-import { attachSignature, findSignatures } from "./referrers.ts";
+import { attachCosignTag, attachSignature, findSignatures } from "./referrers.ts";
 import {
   importPublicKey,
   keyId,
@@ -256,8 +256,17 @@ export async function signImage(
   root: string,
   reference: string,
   keyName: string,
-  options: RegistryAccess = {},
-): Promise<{ repository: string; digest: string; signature: string; keyId: string; viaTag: boolean }> {
+  options: RegistryAccess & { cosignTag?: boolean } = {},
+): Promise<
+  {
+    repository: string;
+    digest: string;
+    signature: string;
+    keyId: string;
+    viaTag: boolean;
+    cosignTag?: string;
+  }
+> {
   const ref = parseReference(reference);
   const { key, id } = await loadPrivateKey(root, keyName);
   const repo = await connectRepository(ref, "push", options);
@@ -283,12 +292,16 @@ export async function signImage(
     payload,
     signature,
   );
+  const cosignTag = options.cosignTag
+    ? await attachCosignTag(repo, manifest.digest, payload, signature)
+    : undefined;
   return {
     repository,
     digest: manifest.digest,
     signature: attached.digest,
     keyId: id,
     viaTag: attached.viaTag,
+    cosignTag,
   };
 }
 
