@@ -171,13 +171,21 @@ async function createRequest(ctx: CommandContext) {
     },
     cpuCount: navigator.hardwareConcurrency,
   });
-  if (ctx.flags.verify === true) req.image = await verifiedImage(req.image);
   const { parsePullPolicy } = await import("../runtime/image_pull.ts");
-  return { req, pull: parsePullPolicy(str(flags.pull)) };
+  const pull = parsePullPolicy(str(flags.pull));
+  if (ctx.flags.verify === true) {
+    // Pulled (verified) first when needed, then the local image checked and pinned by digest.
+    req.image = await verifiedImage(req.image, pull);
+    return { req, pull: "never" as const };
+  }
+  return { req, pull };
 }
 
-/** `--verify`: checks the local image's signature in its registry; returns it pinned by digest. */
-async function verifiedImage(image: string): Promise<string> {
+/**
+ * `--verify`: pulls the image with verification when the pull policy asks for it, checks the
+ * local image's signature in its registry, and returns it pinned by digest.
+ */
+async function verifiedImage(image: string, pull: "missing" | "always" | "never"): Promise<string> {
   const [{ ImageStore }, { verifyLocalImage }, { loadRegistryConfig }, { certsDirs }, { NotFoundError }] =
     await Promise.all([
       import("../image/image_store.ts"),
@@ -186,16 +194,24 @@ async function verifiedImage(image: string): Promise<string> {
       import("../image/distribution/tls.ts"),
       import("../errors.ts"),
     ]);
-  const store = ImageStore.open(rootDir());
-  let record;
-  try {
-    record = store.find(image);
-  } catch (e) {
-    if (e instanceof NotFoundError) throw new NotFoundError(`Unable to find image '${image}' locally`);
-    throw e;
-  } finally {
-    store.close();
+  const find = () => {
+    const store = ImageStore.open(rootDir());
+    try {
+      return store.find(image);
+    } catch (e) {
+      if (e instanceof NotFoundError) return undefined;
+      throw e;
+    } finally {
+      store.close();
+    }
+  };
+  let record = pull === "always" ? undefined : find();
+  if (!record && pull !== "never") {
+    const { pullForRun } = await import("../runtime/image_pull.ts");
+    await pullForRun(rootDir(), image, pull === "missing", true);
+    record = find();
   }
+  if (!record) throw new NotFoundError(`Unable to find image '${image}' locally`);
   const checked = await verifyLocalImage(rootDir(), image, record, {
     config: await loadRegistryConfig(rootDir()),
     certsDirs: certsDirs(rootDir()),

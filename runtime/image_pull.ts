@@ -63,8 +63,15 @@ export function parsePullPolicy(value: string | undefined): PullPolicy {
  * await pullForRun(root, "127.0.0.1:5000/app:1", true);
  * ```
  */
-export async function pullForRun(root: string, image: string, missing: boolean): Promise<void> {
-  const { parseReference, withDefaultTag, familiarName } = await import("../image/reference.ts");
+export async function pullForRun(
+  root: string,
+  image: string,
+  missing: boolean,
+  verify = false,
+): Promise<void> {
+  const { parseReference, withDefaultTag, familiarName, formatReference } = await import(
+    "../image/reference.ts"
+  );
   const ref = withDefaultTag(parseReference(image));
   const enc = new TextEncoder();
   if (missing) await Deno.stderr.write(enc.encode(`Unable to find image '${familiarName(ref)}' locally\n`));
@@ -89,12 +96,21 @@ export async function pullForRun(root: string, image: string, missing: boolean):
   ]);
   const store = ImageStore.open(root, [distributionSchema]);
   try {
-    const r = await pullImage(store, image, {
-      config: await loadRegistryConfig(root),
+    const config = await loadRegistryConfig(root);
+    // The trust policy (and --verify) hold for the pulls of run and create too: the image is
+    // checked first and pulled by its verified digest (image/trust/verify.ts).
+    let pinned: string | undefined;
+    if (verify || await exists(Deno.env.get("CTR_TRUST_POLICY") || `${root}/trust/policy.json`)) {
+      const { verifyForPull } = await import("../image/trust/verify.ts");
+      pinned = (await verifyForPull(root, image, { verify, config, certsDirs: certsDirs(root) }))?.pinned;
+    }
+    const r = await pullImage(store, pinned ?? image, {
+      config,
       certsDirs: certsDirs(root),
       progress: silentProgress,
       unpack: snapshotUnpacker(root, store),
     });
+    if (pinned && !ref.digest) store.tag(formatReference(ref), r.image.digest);
     await Deno.stderr.write(enc.encode(
       `Digest: ${r.digest}\nStatus: ${
         r.upToDate ? "Image is up to date" : "Downloaded newer image"
@@ -105,5 +121,14 @@ export async function pullForRun(root: string, image: string, missing: boolean):
     throw new Error(errorText(e));
   } finally {
     store.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -369,6 +369,33 @@ Deno.test({
           assertEquals(refused.code, 125);
           assertStringIncludes(refused.stderr, "No signatures found");
         });
+        await withRoot(async (dst) => {
+          // run --verify of an image not here: pulled by its verified digest, then run
+          await ok(dst, ["trust", "key", "import", "src", "-"], pub);
+          const r = await run(dst, [
+            "run",
+            "--rm",
+            "--verify",
+            `${repo}:signed`,
+            "echo",
+            "pulled and trusted",
+          ]);
+          assertEquals(r.code, 0, r.stderr);
+          assertEquals(r.stdout, "pulled and trusted\n");
+          const unsigned = await run(dst, ["run", "--rm", "--verify", `${repo}-unsigned:1`, "true"]);
+          assertEquals(unsigned.code, 125);
+          assertStringIncludes(unsigned.stderr, "No signatures found");
+          assertEquals(imageCount(dst), 1, "the unsigned image was not pulled");
+          // the policy holds for run's own pulls too
+          await Deno.writeTextFile(
+            `${dst}/trust/policy.json`,
+            JSON.stringify({ transports: { docker: { [`${repo}-unsigned`]: [{ type: "reject" }] } } }),
+          );
+          const rejected = await run(dst, ["run", "--rm", `${repo}-unsigned:1`, "true"]);
+          assertEquals(rejected.code, 125);
+          assertStringIncludes(rejected.stderr, "refused by the trust policy");
+          assertEquals(imageCount(dst), 1);
+        });
       })
     ),
 });
