@@ -89,15 +89,21 @@ export class BuildCache {
     });
   }
 
-  /** Every entry: key, layer blob digest (null for an empty layer) and last use (ms). */
-  entries(): { key: string; digest: string | null; lastUsed: number }[] {
-    const rows = this.db.prepare("SELECT key, digest, last_used FROM build_cache ORDER BY key")
+  /** Every entry: key, layer blob digest and diff id (null for an empty layer) and last use (ms). */
+  entries(): { key: string; digest: string | null; diffId: string | null; lastUsed: number }[] {
+    const rows = this.db.prepare("SELECT key, digest, diff_id, last_used FROM build_cache ORDER BY key")
       .all() as unknown as {
         key: string;
         digest: string | null;
+        diff_id: string | null;
         last_used: number;
       }[];
-    return rows.map((r) => ({ key: r.key, digest: r.digest, lastUsed: Number(r.last_used) }));
+    return rows.map((r) => ({
+      key: r.key,
+      digest: r.digest,
+      diffId: r.diff_id,
+      lastUsed: Number(r.last_used),
+    }));
   }
 
   /** Forgets entries by key. */

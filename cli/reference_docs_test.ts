@@ -1,6 +1,6 @@
 import { assert } from "../tests/assert.ts";
 import { loadCommandTree } from "./command_tree.ts";
-import { REFERENCE_PATH, referenceMarkdown } from "./reference_docs.ts";
+import { readmeCommandGroups, REFERENCE_PATH, referenceMarkdown } from "./reference_docs.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
 
@@ -27,4 +27,15 @@ Deno.test("the reference holds every command's help text", async () => {
     assert(md.includes(s), `missing: ${s}`);
   }
   assert(md.includes("Same as [`ctr images`](#ctr-images)."), "aliases point at their first listing");
+});
+
+Deno.test("README.md lists every command group as the definitions have them", async () => {
+  const block = readmeCommandGroups(await loadCommandTree());
+  const readme = await Deno.readTextFile(`${REPO}README.md`);
+  // `deno fmt` may wrap the lines; the words must be the same.
+  const flat = (s: string) => s.replace(/\s+/g, " ");
+  assert(
+    flat(readme).includes(flat(block)),
+    "README.md's command groups are stale: run `deno task docs` and commit the result",
+  );
 });

@@ -135,4 +135,4 @@ export const commands: CommandSpec[] = [
 ];
 
 /** Heading for `ctr help`. */
-export const title = "Registry";
+export const title = "Registry server";

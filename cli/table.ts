@@ -32,6 +32,7 @@ const trust: GroupLoader = () => import("./trust.ts");
 export const commandTable: Record<string, GroupLoader> = {
   help: system,
   completion: system,
+  info: system,
   system: system,
   serve,
   images: image,
