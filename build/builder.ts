@@ -327,11 +327,7 @@ class Build {
 
   async #dropSpareInit(): Promise<void> {
     const init = await this.#takeInit();
-    if (!init) return;
-    try {
-      init.child.kill("SIGKILL");
-    } catch { /* gone */ }
-    await init.child.status.catch(() => {});
+    if (init) await killInit(init);
   }
 
   /** Loads (pulling when missing or asked to) every image the needed stages use, in parallel. */
@@ -502,15 +498,20 @@ class Build {
         if (layer !== undefined) this.emit({ type: "cached", id });
         else {
           // A miss here means misses for the rest of the stage: start the next RUN's init now.
-          const init = step.kind === "run" ? await this.#takeInit() : undefined;
+          // runRun hands the init on (runOneShot then owns it); one never handed on is killed here.
+          const spare = { init: step.kind === "run" ? await this.#takeInit() : undefined };
           const at = stage.instructions.indexOf(step.instruction);
           if (stage.instructions.slice(at + 1).some((x) => x.kind === "RUN")) this.#prespawnInit();
-          const lowers = await lower();
-          layer = await this.#layerStep(state, lowers, (dir, view) => {
-            if (step.kind === "copy") return this.runCopy(step, dir, view, inputs!);
-            if (step.kind === "workdir") return this.runWorkdir(step, dir, view, lowers);
-            return this.runRun(step, dir, view, index, id, lowers, init);
-          });
+          try {
+            const lowers = await lower();
+            layer = await this.#layerStep(state, lowers, (dir, view) => {
+              if (step.kind === "copy") return this.runCopy(step, dir, view, inputs!);
+              if (step.kind === "workdir") return this.runWorkdir(step, dir, view, lowers);
+              return this.runRun(step, dir, view, index, id, lowers, spare);
+            });
+          } finally {
+            if (spare.init) await killInit(spare.init);
+          }
           this.cache.put(key, layer);
           if (layer) pinContent(this.images.db, BUILD_CACHE_HOLDER, [layer.descriptor.digest]);
           this.emit({ type: "done", id, ms: performance.now() - started });
@@ -705,7 +706,7 @@ class Build {
     stageIndex: number,
     id: number,
     lowers: string[],
-    init?: InitProcess,
+    spare: { init?: InitProcess },
   ) {
     if (formatPlatform(this.platform) !== formatPlatform(hostPlatform())) {
       throw new Error(
@@ -742,6 +743,8 @@ class Build {
         ...resolved.mounts.map((m) => m.destination),
       ]);
       let r;
+      const init = spare.init;
+      spare.init = undefined;
       try {
         r = await runStepContainer({
           step,
@@ -794,6 +797,14 @@ class Build {
     this.emit({ type: "done", id, ms: performance.now() - started });
     return { digest: m.digest, configDigest: config.digest, tags };
   }
+}
+
+/** Ends an init that never got a spec. */
+async function killInit(init: InitProcess): Promise<void> {
+  try {
+    init.child.kill("SIGKILL");
+  } catch { /* gone */ }
+  await init.child.status.catch(() => {});
 }
 
 async function readLower(lowers: string[], rel: string): Promise<string> {

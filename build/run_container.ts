@@ -68,42 +68,20 @@ export const STANDARD_MOUNT_POINTS = ["/proc", "/dev", "/sys", "/etc/hosts", "/e
  * ```
  */
 export async function runStepContainer(req: RunContainerRequest): Promise<RunContainerResult> {
-  const { step, scratch } = req;
-  await Deno.mkdir(`${scratch}/work`);
-  await Deno.mkdir(`${scratch}/rootfs`);
-  const mounts: MountSpec[] = [];
-  await Deno.writeTextFile(
-    `${scratch}/hosts`,
-    `127.0.0.1\tlocalhost ${BUILD_HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
-  );
-  mounts.push({
-    destination: "/etc/hosts",
-    type: "bind",
-    source: `${scratch}/hosts`,
-    options: ["rbind", "ro"],
-  });
-  if (req.network === "host") {
-    let resolv = "";
-    try {
-      resolv = await Deno.readTextFile("/etc/resolv.conf");
-    } catch { /* none on the host */ }
-    await Deno.writeTextFile(`${scratch}/resolv.conf`, resolv);
-    mounts.push({
-      destination: "/etc/resolv.conf",
-      type: "bind",
-      source: `${scratch}/resolv.conf`,
-      options: ["rbind", "ro"],
-    });
-  }
-  if (step.files.length) {
-    await Deno.mkdir(`${scratch}/pipes`);
-    for (const [i, f] of step.files.entries()) {
-      const host = `${scratch}/pipes/${i}`;
-      await Deno.writeTextFile(host, f.data);
-      await Deno.chmod(host, f.mode);
-      mounts.push({ destination: f.path, type: "bind", source: host, options: ["rbind", "ro"] });
+  try {
+    await prepareScratch(req);
+  } catch (e) {
+    // runOneShot never saw the pre-spawned init: end it here.
+    if (req.init) {
+      try {
+        req.init.child.kill("SIGKILL");
+      } catch { /* gone */ }
+      await req.init.child.status.catch(() => {});
     }
+    throw e;
   }
+  const { step, scratch } = req;
+  const mounts = helperMounts(req);
   mounts.push(...req.mounts);
   const onOutput = req.onOutput ?? (() => {});
   try {
@@ -132,4 +110,50 @@ export async function runStepContainer(req: RunContainerRequest): Promise<RunCon
     if (e instanceof ContainerStartError) return { exitCode: e.code, message: e.message };
     throw e;
   }
+}
+
+/** The overlay work dir and mount point, `/etc/hosts`, `/etc/resolv.conf`, heredoc scripts. */
+async function prepareScratch(req: RunContainerRequest): Promise<void> {
+  const { step, scratch } = req;
+  await Deno.mkdir(`${scratch}/work`);
+  await Deno.mkdir(`${scratch}/rootfs`);
+  await Deno.writeTextFile(
+    `${scratch}/hosts`,
+    `127.0.0.1\tlocalhost ${BUILD_HOSTNAME}\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
+  );
+  if (req.network === "host") {
+    let resolv = "";
+    try {
+      resolv = await Deno.readTextFile("/etc/resolv.conf");
+    } catch { /* none on the host */ }
+    await Deno.writeTextFile(`${scratch}/resolv.conf`, resolv);
+  }
+  if (step.files.length) {
+    await Deno.mkdir(`${scratch}/pipes`);
+    for (const [i, f] of step.files.entries()) {
+      const host = `${scratch}/pipes/${i}`;
+      await Deno.writeTextFile(host, f.data);
+      await Deno.chmod(host, f.mode);
+    }
+  }
+}
+
+/** Read-only binds of what {@linkcode prepareScratch} wrote. */
+function helperMounts(req: RunContainerRequest): MountSpec[] {
+  const ro = ["rbind", "ro"];
+  const mounts: MountSpec[] = [
+    { destination: "/etc/hosts", type: "bind", source: `${req.scratch}/hosts`, options: ro },
+  ];
+  if (req.network === "host") {
+    mounts.push({
+      destination: "/etc/resolv.conf",
+      type: "bind",
+      source: `${req.scratch}/resolv.conf`,
+      options: ro,
+    });
+  }
+  for (const [i, f] of req.step.files.entries()) {
+    mounts.push({ destination: f.path, type: "bind", source: `${req.scratch}/pipes/${i}`, options: ro });
+  }
+  return mounts;
 }
