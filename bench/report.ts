@@ -178,7 +178,10 @@ export function machineInfo(): MachineInfo {
       return "";
     }
   };
-  const cpu = /^model name\s*:\s*(.+)$/m.exec(read("/proc/cpuinfo"))?.[1].trim() ?? "unknown";
+  const cpuinfo = read("/proc/cpuinfo");
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1].trim() ?? "unknown";
+  const mhz = Number(/^cpu MHz\s*:\s*([\d.]+)/m.exec(cpuinfo)?.[1] ?? 0);
+  const cpu = mhz ? `${model} (${(mhz / 1000).toFixed(1)} GHz)` : model;
   const memKb = Number(/^MemTotal:\s+(\d+)/m.exec(read("/proc/meminfo"))?.[1] ?? 0);
   const os = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(read("/etc/os-release"))?.[1] ?? Deno.build.os;
   return {

@@ -209,15 +209,17 @@ function shTables(entries: PathEntry[], withDescriptions: boolean): string {
 }
 
 /** Lists names of one kind by asking ctr, with the words' `--root` (bash and zsh). */
-const SH_NAMES = `# Names of existing objects, from ctr itself (under the --root typed on the line, if any).
+const SH_NAMES = `# Names of existing objects, from ctr itself — the program typed (ctr, ./ctr, …) under the
+# --root typed on the line, if any.
 _ctr_names() {
-  local kind=$1
+  local kind=$1 prog=\${_ctr_prog:-ctr}
   shift
+  case $prog in "~/"*) prog=$HOME/\${prog#"~/"} ;; esac
   case $kind in
-  image) command ctr "$@" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -v '<none>' ;;
-  container) command ctr "$@" ps -a --format '{{.Names}}' 2>/dev/null ;;
-  network) command ctr "$@" network ls --format '{{.Name}}' 2>/dev/null ;;
-  volume) command ctr "$@" volume ls -q 2>/dev/null ;;
+  image) command "$prog" "$@" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -v '<none>' ;;
+  container) command "$prog" "$@" ps -a --format '{{.Names}}' 2>/dev/null ;;
+  network) command "$prog" "$@" network ls --format '{{.Name}}' 2>/dev/null ;;
+  volume) command "$prog" "$@" volume ls -q 2>/dev/null ;;
   esac
 }
 `;
@@ -278,7 +280,7 @@ ${SH_NAMES}
 ${SH_WALK}
 _ctr() {
   local cur=\${COMP_WORDS[COMP_CWORD]}
-  local _ctr_words=("\${COMP_WORDS[@]:1:COMP_CWORD-1}")
+  local _ctr_words=("\${COMP_WORDS[@]:1:COMP_CWORD-1}") _ctr_prog=\${COMP_WORDS[0]}
   local _ctr_path _ctr_nargs _ctr_pending _ctr_root
   _ctr_walk
   COMPREPLY=()
@@ -312,7 +314,7 @@ _ctr() {
   file) mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
   esac
 }
-complete -o default -F _ctr ctr
+complete -o default -F _ctr ctr ./ctr
 `;
 }
 
@@ -326,7 +328,7 @@ ${shTables(entries, true)}
 ${SH_NAMES}
 ${SH_WALK}
 _ctr() {
-  local cur=\${words[CURRENT]} kind
+  local cur=\${words[CURRENT]} kind _ctr_prog=\${words[1]}
   local -a _ctr_words _ctr_root lines
   _ctr_words=("\${(@)words[2,CURRENT-1]}")
   local _ctr_path _ctr_nargs _ctr_pending
@@ -480,15 +482,17 @@ end
 
 function __ctr_names
     __ctr_walk
+    # The program typed (ctr, ./ctr, …), under the --root typed on the line.
+    set -l prog (commandline -opc)[1]
     switch $argv[1]
         case image
-            command ctr $__ctr_root images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | string match -v '*<none>*'
+            command $prog $__ctr_root images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | string match -v '*<none>*'
         case container
-            command ctr $__ctr_root ps -a --format '{{.Names}}' 2>/dev/null
+            command $prog $__ctr_root ps -a --format '{{.Names}}' 2>/dev/null
         case network
-            command ctr $__ctr_root network ls --format '{{.Name}}' 2>/dev/null
+            command $prog $__ctr_root network ls --format '{{.Name}}' 2>/dev/null
         case volume
-            command ctr $__ctr_root volume ls -q 2>/dev/null
+            command $prog $__ctr_root volume ls -q 2>/dev/null
     end
 end
 

@@ -90,6 +90,8 @@ function cases(state: string): [string[], string[], string[]][] {
     [["ctr", "run", "--"], ["--rm", "--detach", "--memory", "--publish"], []],
     [[...["ctr", ...r], "run", ""], ["busybox:latest"], ["webby"]],
     [[...["ctr", ...r], "rm", ""], ["webby"], ["busybox:latest"]],
+    // Typed as a path: names come from that same program.
+    [[`${REPO}/ctr`, ...r, "stop", ""], ["webby"], []],
     [[...["ctr", ...r], "start", "-a", ""], ["webby"], []],
     [[...["ctr", ...r], "run", "--network", ""], ["backnet", "bridge", "host", "none"], []],
     [[...["ctr", ...r], "network", "rm", ""], ["backnet"], []],
