@@ -584,6 +584,8 @@ class Build {
       tree = new LayeredTree((await this.rootfsOf(step.from, stageIndex)).lowerDirs);
     }
     const owner = step.chown ? await this.ownerFor(step.chown, await lowers()) : undefined;
+    const git = step.add ? step.sources.find(isGitSource) : undefined;
+    if (git) throw new Error(`ADD of a git repository is not supported: ${git}`);
     const remote = step.add ? step.sources.filter(isRemoteSource) : [];
     const local = step.sources.filter((s) => !remote.includes(s));
     let fetched: AddSources | undefined;
@@ -820,6 +822,11 @@ async function readLower(lowers: string[], rel: string): Promise<string> {
 
 function isRemoteSource(s: string): boolean {
   return /^https?:\/\//i.test(s);
+}
+
+/** A git source as BuildKit recognises one (`git@…`, `git://…`, a URL ending in `.git` or with a `.git#ref`). */
+function isGitSource(s: string): boolean {
+  return /^git@|^git:\/\/|^ssh:\/\//i.test(s) || (isRemoteSource(s) && /\.git(#.*)?$/i.test(s));
 }
 
 function withSlash(dest: string, n: number): string {
