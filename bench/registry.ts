@@ -6,8 +6,13 @@
  * - skopeo pull of the same image into a fresh OCI layout (MB/s);
  * - `wrk` with 16 connections on a manifest GET and on a 1 MiB blob GET (requests/s).
  *
+ * Each run starts both registries fresh and measures all four on each, alternating, so that
+ * other load on the machine hits both alike; the table shows medians.
+ *
  * Both registries run with their default logging to a file (ctr: one JSON access-log line
- * per request; distribution: level error, as the peer script configures it).
+ * per request; distribution: level error, as the peer script configures it). Push and pull
+ * are bounded by skopeo itself on this 2-core machine, so the bench also prints the CPU
+ * time each server spent per push and pull.
  *
  *     deno run -A --unstable-worker-options bench/registry.ts [--runs N] [--duration S]
  *
@@ -140,7 +145,15 @@ async function buildLayout(): Promise<{ dir: string; bytes: number }> {
 
 interface Registry {
   host: string;
+  /** The server process, for its CPU time. */
+  pid: number;
   stop(): Promise<void>;
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = (await Deno.readTextFile(`/proc/${pid}/stat`)).split(") ")[1].split(" ");
+  return (Number(stat[11]) + Number(stat[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 
 /** `./ctr serve` on a free port in a fresh root, its log in a file. */
@@ -166,6 +179,7 @@ async function startCtr(): Promise<Registry> {
   child.stdout.cancel().catch(() => {});
   return {
     host: new URL(url).host,
+    pid: child.pid,
     async stop() {
       child.kill("SIGTERM");
       await child.status;
@@ -238,32 +252,44 @@ if (import.meta.main) {
   );
   const starters: Record<string, () => Promise<Registry>> = {
     ctr: startCtr,
-    distribution: () => startDistribution(),
+    distribution: async () => {
+      const peer = await startDistribution();
+      return { ...peer, pid: Number((await Deno.readTextFile(`${peer.dir}/reg/pid`)).trim()) };
+    },
   };
   const push: Record<string, number[]> = { ctr: [], distribution: [] };
+  const pushCpu: Record<string, number[]> = { ctr: [], distribution: [] };
+  const pullCpu: Record<string, number[]> = { ctr: [], distribution: [] };
   const pull: Record<string, number[]> = { ctr: [], distribution: [] };
-  const rps: Record<string, { manifest: number; blob: number }> = {};
+  const manifestRps: Record<string, number[]> = { ctr: [], distribution: [] };
+  const blobRps: Record<string, number[]> = { ctr: [], distribution: [] };
+  // Dirty pages of one step must not slow the next: flush them before every timed step.
+  const sync = () => new Deno.Command("sync").output();
   for (let i = 0; i < RUNS; i++) {
-    for (const name of ["distribution", "ctr"]) {
+    // Alternate who goes first, so neither always meets a warmer or busier machine.
+    for (const name of i % 2 ? ["ctr", "distribution"] : ["distribution", "ctr"]) {
       const reg = await starters[name]();
       try {
         const ref = `docker://${reg.host}/bench/app:1`;
+        await sync();
+        let cpu = await cpuSeconds(reg.pid);
         push[name].push(
           await timed(() => skopeo(["copy", "--dest-tls-verify=false", `oci:${layout.dir}:1`, ref])),
         );
+        pushCpu[name].push(await cpuSeconds(reg.pid) - cpu);
         const out = await Deno.makeTempDir({ prefix: "ctr-bench-pull-" });
+        await sync();
+        cpu = await cpuSeconds(reg.pid);
         pull[name].push(await timed(() => skopeo(["copy", "--src-tls-verify=false", ref, `oci:${out}/l:1`])));
+        pullCpu[name].push(await cpuSeconds(reg.pid) - cpu);
         await Deno.remove(out, { recursive: true });
-        if (i === 0) {
-          const blob = new Uint8Array(1 << 20);
-          for (let p = 0; p < blob.length; p += 65536) crypto.getRandomValues(blob.subarray(p, p + 65536));
-          const digest = await pushBlob(reg.host, "bench/app", blob);
-          const manifest = await wrk(`http://${reg.host}/v2/bench/app/manifests/1`, {
-            Accept: MediaType.OCI_MANIFEST,
-          });
-          const blobRps = await wrk(`http://${reg.host}/v2/bench/app/blobs/${digest}`);
-          rps[name] = { manifest, blob: blobRps };
-        }
+        const blob = new Uint8Array(1 << 20);
+        for (let p = 0; p < blob.length; p += 65536) crypto.getRandomValues(blob.subarray(p, p + 65536));
+        const digest = await pushBlob(reg.host, "bench/app", blob);
+        manifestRps[name].push(
+          await wrk(`http://${reg.host}/v2/bench/app/manifests/1`, { Accept: MediaType.OCI_MANIFEST }),
+        );
+        blobRps[name].push(await wrk(`http://${reg.host}/v2/bench/app/blobs/${digest}`));
       } finally {
         await reg.stop();
       }
@@ -273,12 +299,25 @@ if (import.meta.main) {
   console.log("");
   row("skopeo push", mbps(median(push.ctr)), mbps(median(push.distribution)), "MB/s", 1.0);
   row("skopeo pull", mbps(median(pull.ctr)), mbps(median(pull.distribution)), "MB/s", 1.0);
-  row("wrk manifest GET", rps.ctr.manifest, rps.distribution.manifest, "req/s", 3);
-  row("wrk 1 MiB blob GET", rps.ctr.blob, rps.distribution.blob, "req/s", 3);
+  row("wrk manifest GET", median(manifestRps.ctr), median(manifestRps.distribution), "req/s", 3);
+  row("wrk 1 MiB blob GET", median(blobRps.ctr), median(blobRps.distribution), "req/s", 3);
+  console.log(
+    `server CPU per push: ctr ${median(pushCpu.ctr).toFixed(2)} s, distribution ${
+      median(pushCpu.distribution).toFixed(2)
+    } s; per pull: ctr ${median(pullCpu.ctr).toFixed(2)} s, distribution ${
+      median(pullCpu.distribution).toFixed(2)
+    } s`,
+  );
   const raw = (xs: number[]) => xs.map((x) => mbps(x).toFixed(0)).join(", ");
   console.log(
     `\nraw MB/s: push ctr ${raw(push.ctr)} / distribution ${raw(push.distribution)}; pull ctr ${
       raw(pull.ctr)
     } / distribution ${raw(pull.distribution)}`,
+  );
+  const r = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(", ");
+  console.log(
+    `raw req/s: manifest ctr ${r(manifestRps.ctr)} / distribution ${
+      r(manifestRps.distribution)
+    }; 1 MiB blob ctr ${r(blobRps.ctr)} / distribution ${r(blobRps.distribution)}`,
   );
 }

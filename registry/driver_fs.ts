@@ -73,6 +73,8 @@ function limitedStream(file: Deno.FsFile, length: number): ReadableStream<Uint8A
 
 /** Size of the write buffer: large writes keep the per-operation cost of Deno's file I/O low. */
 const WRITE_BUFFER = 1024 * 1024;
+/** Written bytes after which a background flush to disk starts. */
+const BACKGROUND_SYNC_BYTES = 16 * 1024 * 1024;
 
 /**
  * Buffers appends into 1 MiB blocks and keeps one block write in flight while the next
@@ -86,10 +88,35 @@ class FsWriter implements FileWriter {
   #spare = new Uint8Array(WRITE_BUFFER);
   #fill = 0;
   #pending: Promise<void> = Promise.resolve();
+  #path: string;
+  #unsynced = 0;
+  #syncer: Deno.FsFile | undefined;
+  #syncing: Promise<void> | undefined;
 
-  constructor(file: Deno.FsFile, size: number) {
+  constructor(file: Deno.FsFile, size: number, path: string) {
     this.#file = file;
     this.#size = size;
+    this.#path = path;
+  }
+
+  /**
+   * Starts flushing written data to disk in the background (through a second descriptor,
+   * so writes go on meanwhile), so the fsync that makes a blob durable at the end of an
+   * upload has little left to do.
+   */
+  #backgroundSync(): void {
+    if (this.#syncing || this.#done) return;
+    this.#unsynced = 0;
+    this.#syncing = (async () => {
+      try {
+        this.#syncer ??= await Deno.open(this.#path, { read: true });
+        await this.#syncer.syncData();
+      } catch {
+        /* best effort: close() syncs for real */
+      } finally {
+        this.#syncing = undefined;
+      }
+    })();
   }
 
   get size(): number {
@@ -109,6 +136,8 @@ class FsWriter implements FileWriter {
     [this.#buf, this.#spare] = [this.#spare, this.#buf];
     this.#fill = 0;
     this.#pending = this.#writeAll(out);
+    this.#unsynced += out.length;
+    if (this.#unsynced >= BACKGROUND_SYNC_BYTES) this.#pending.then(() => this.#backgroundSync(), () => {});
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -133,13 +162,16 @@ class FsWriter implements FileWriter {
 
   async close(options: { sync?: boolean } = {}): Promise<void> {
     if (this.#done) return;
-    this.#done = true;
     try {
       await this.#flush();
       await this.#pending;
+      this.#done = true;
+      await this.#syncing;
       if (options.sync ?? true) await this.#file.sync();
     } finally {
+      this.#done = true;
       this.#file.close();
+      this.#syncer?.close();
     }
   }
 
@@ -147,7 +179,9 @@ class FsWriter implements FileWriter {
     if (this.#done) return;
     this.#done = true;
     await this.#pending.catch(() => {});
+    await this.#syncing;
     this.#file.close();
+    this.#syncer?.close();
   }
 }
 
@@ -227,7 +261,7 @@ export class FilesystemDriver implements StorageDriver {
       file = await Deno.open(path, { append: true, create: true });
     }
     const { size } = await file.stat();
-    return new FsWriter(file, size);
+    return new FsWriter(file, size, path);
   }
 
   async move(from: string, to: string): Promise<void> {

@@ -402,6 +402,40 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   while (off < bytes.length) off += await conn.write(bytes.subarray(off));
 }
 
+/**
+ * Sends `length` bytes of a file: the next block is read while the previous one is being
+ * written (two buffers), so the socket never waits on the disk and vice versa.
+ */
+async function sendFile(conn: Deno.Conn, file: Deno.FsFile, length: number): Promise<void> {
+  const size = Math.min(FILE_CHUNK, Math.max(1, length));
+  let current = new Uint8Array(size), next = new Uint8Array(size);
+  const readBlock = async (buf: Uint8Array, want: number): Promise<number> => {
+    let got = 0;
+    while (got < want) {
+      const n = await file.read(buf.subarray(got, want));
+      if (n === null) throw new Error("The file ended before its declared length");
+      got += n;
+    }
+    return got;
+  };
+  let left = length;
+  let n = await readBlock(current, Math.min(size, left));
+  left -= n;
+  while (n > 0) {
+    const m = Math.min(size, left);
+    const reading = m > 0 ? readBlock(next, m) : Promise.resolve(0);
+    try {
+      await writeAll(conn, current.subarray(0, n));
+    } catch (e) {
+      await reading.catch(() => {});
+      throw e;
+    }
+    n = await reading;
+    left -= n;
+    [current, next] = [next, current];
+  }
+}
+
 let dateSecond = 0;
 let dateValue = "";
 
@@ -460,16 +494,11 @@ async function writeResponse(
   if (file) {
     try {
       await writeAll(conn, headBytes);
-      const buf = new Uint8Array(Math.min(FILE_CHUNK, Math.max(1, file.length)));
-      let left = file.length;
-      while (left > 0) {
-        const n = await file.file.read(buf.subarray(0, Math.min(buf.length, left)));
-        if (n === null) throw new Error("The file ended before its declared length");
-        await writeAll(conn, buf.subarray(0, n));
-        left -= n;
-      }
+      await sendFile(conn, file.file, file.length);
     } finally {
-      file.file.close();
+      try {
+        file.file.close();
+      } catch { /* closed already */ }
       await res.body?.cancel().catch(() => {});
     }
     return keepAlive;
