@@ -113,6 +113,10 @@ ADD --chmod=644 ${base}/files/hello.txt /data/renamed.txt
         missing.stderr,
         `failed to load ${base}/files/missing.txt: invalid response status 404`,
       );
+      await Deno.writeTextFile(`${dir}/Dockerfile`, `FROM busybox\nADD ${base}/repo.git#main /src\n`);
+      const git = await build(root, dir, ["-t", "urls2"]);
+      assertEquals(git.code, 1);
+      assertStringIncludes(git.stderr, `ADD of a git repository is not supported: ${base}/repo.git#main`);
     });
   } finally {
     await server.shutdown();
