@@ -1,14 +1,13 @@
 /**
  * Acceptance of `ctr build`: real builds on the busybox and Debian fixtures (imported with
  * `ctr import`), each image run under `ctr run`, its `ctr save --format oci` output accepted
- * by `skopeo inspect oci-archive:`; the example Dockerfiles (`tests/fixtures/build/`, copies
- * of `examples/`); the cache, reproducibility, stdin contexts and error reporting.
+ * by `skopeo inspect oci-archive:`; the example Dockerfiles in `examples/`; the cache, reproducibility, stdin contexts and error reporting.
  */
 import { assert, assertEquals, assertMatch, assertNotEquals, assertStringIncludes } from "./assert.ts";
 import { ctr, REPO, withRoot } from "./helpers.ts";
 import { build, buildOk, buildTest, runIn, stepResults, withContext } from "./build_helpers.ts";
 
-const FIXTURES = `${REPO}/tests/fixtures/build`;
+const FIXTURES = `${REPO}/examples`;
 
 /** `ctr save --format oci` then `skopeo inspect oci-archive:`; returns skopeo's JSON. */
 async function skopeoInspect(root: string, image: string): Promise<{ Layers: string[]; Digest: string }> {
