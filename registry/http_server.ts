@@ -98,95 +98,105 @@ export async function runHttpServer(settings: ServerSettings, log = new JsonLog(
 
   let draining = false;
   const drained = Promise.withResolvers<void>();
-  const server = serveHttp1({
-    hostname: settings.hostname,
-    port: settings.port,
-    tls: settings.tls,
-    onError: (e) =>
-      log.error("internal error", { error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
-    handler: async (req, info) => {
-      const start = performance.now();
-      if (draining) {
-        // Stopping: finish what is in flight, take nothing new (Deno's own shutdown would
-        // also cut the request bodies still streaming in).
-        await req.body?.cancel().catch(() => {});
-        return new Response("the registry is stopping\n", {
-          status: 503,
-          headers: { "Connection": "close", "Retry-After": "1", ...API_VERSION },
-        });
-      }
-      if (settings.maxInFlight && metrics.inFlight >= settings.maxInFlight) {
-        await req.body?.cancel().catch(() => {});
-        const res = tooMany();
-        metrics.record({
-          route: "limit",
-          method: req.method,
-          status: 429,
-          seconds: 0,
-          bytesIn: 0,
-          bytesOut: 0,
-        });
-        return res;
-      }
-      metrics.inFlight++;
-      const ctx: RequestContext = { route: "unknown", bytesIn: 0 };
-      // Everything the log needs from the request is read now: after the response is sent
-      // the request object is closed.
-      const method = req.method;
-      const url = settings.accessLog ? req.url : "";
-      const remote = settings.accessLog ? (info.remoteAddr as Deno.NetAddr).hostname : "";
-      const userAgent = settings.accessLog ? (req.headers.get("user-agent") ?? undefined) : undefined;
-      let res: Response;
-      try {
-        res = await handle(req, ctx);
-      } catch (e) {
-        metrics.inFlight--;
-        throw e;
-      }
-      const done = (aborted: boolean) => {
-        metrics.inFlight--;
-        if (draining && metrics.inFlight === 0) drained.resolve();
-        const seconds = (performance.now() - start) / 1000;
-        const bytesOut = method === "HEAD" || aborted ? 0 : Number(res.headers.get("content-length") ?? 0);
-        metrics.record({
-          route: ctx.route,
-          method,
-          status: res.status,
-          seconds,
-          bytesIn: ctx.bytesIn,
-          bytesOut,
-        });
-        if (settings.accessLog) {
-          const slash = url.indexOf("/", url.indexOf("//") + 2);
-          log.line({
-            level: "info",
-            msg: "request",
-            method,
-            path: slash < 0 ? "/" : url.slice(slash),
-            status: res.status,
-            route: ctx.route,
-            repository: ctx.repository,
-            account: ctx.account,
-            error: ctx.error,
-            remote,
-            bytes_in: ctx.bytesIn,
-            bytes_out: bytesOut,
-            duration_ms: Math.round(seconds * 1e6) / 1e3,
-            user_agent: userAgent,
-            aborted: aborted || undefined,
-          });
-        }
-      };
-      const safely = (aborted: boolean) => {
-        try {
-          done(aborted);
-        } catch (e) {
-          log.error("recording a request failed", { error: String(e) });
-        }
-      };
-      info.completed.then(() => safely(false), () => safely(true));
+  const listen = (handler: Parameters<typeof serveHttp1>[0]["handler"]) => {
+    try {
+      return serveHttp1({
+        hostname: settings.hostname,
+        port: settings.port,
+        tls: settings.tls,
+        onError: (e) =>
+          log.error("internal error", { error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
+        handler,
+      });
+    } catch (e) {
+      services.metadata.close();
+      throw new Error(
+        `Cannot listen on ${settings.hostname}:${settings.port}: ${e instanceof Error ? e.message : e}`,
+      );
+    }
+  };
+  const server = listen(async (req, info) => {
+    const start = performance.now();
+    if (draining) {
+      // Stopping: finish what is in flight, take nothing new (Deno's own shutdown would
+      // also cut the request bodies still streaming in).
+      await req.body?.cancel().catch(() => {});
+      return new Response("the registry is stopping\n", {
+        status: 503,
+        headers: { "Connection": "close", "Retry-After": "1", ...API_VERSION },
+      });
+    }
+    if (settings.maxInFlight && metrics.inFlight >= settings.maxInFlight) {
+      await req.body?.cancel().catch(() => {});
+      const res = tooMany();
+      metrics.record({
+        route: "limit",
+        method: req.method,
+        status: 429,
+        seconds: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+      });
       return res;
-    },
+    }
+    metrics.inFlight++;
+    const ctx: RequestContext = { route: "unknown", bytesIn: 0 };
+    // Everything the log needs from the request is read now: after the response is sent
+    // the request object is closed.
+    const method = req.method;
+    const url = settings.accessLog ? req.url : "";
+    const remote = settings.accessLog ? (info.remoteAddr as Deno.NetAddr).hostname : "";
+    const userAgent = settings.accessLog ? (req.headers.get("user-agent") ?? undefined) : undefined;
+    let res: Response;
+    try {
+      res = await handle(req, ctx);
+    } catch (e) {
+      metrics.inFlight--;
+      throw e;
+    }
+    const done = (aborted: boolean) => {
+      metrics.inFlight--;
+      if (draining && metrics.inFlight === 0) drained.resolve();
+      const seconds = (performance.now() - start) / 1000;
+      const bytesOut = method === "HEAD" || aborted ? 0 : Number(res.headers.get("content-length") ?? 0);
+      metrics.record({
+        route: ctx.route,
+        method,
+        status: res.status,
+        seconds,
+        bytesIn: ctx.bytesIn,
+        bytesOut,
+      });
+      if (settings.accessLog) {
+        const slash = url.indexOf("/", url.indexOf("//") + 2);
+        log.line({
+          level: "info",
+          msg: "request",
+          method,
+          path: slash < 0 ? "/" : url.slice(slash),
+          status: res.status,
+          route: ctx.route,
+          repository: ctx.repository,
+          account: ctx.account,
+          error: ctx.error,
+          remote,
+          bytes_in: ctx.bytesIn,
+          bytes_out: bytesOut,
+          duration_ms: Math.round(seconds * 1e6) / 1e3,
+          user_agent: userAgent,
+          aborted: aborted || undefined,
+        });
+      }
+    };
+    const safely = (aborted: boolean) => {
+      try {
+        done(aborted);
+      } catch (e) {
+        log.error("recording a request failed", { error: String(e) });
+      }
+    };
+    info.completed.then(() => safely(false), () => safely(true));
+    return res;
   });
 
   const addr = server.addr;
