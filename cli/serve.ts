@@ -41,7 +41,7 @@ export const commands: CommandSpec[] = [
         name: "addr",
         type: "string",
         value: "HOST:PORT",
-        description: "Listen address (port 0: any free port)",
+        description: "Listen address, port 0 for any free one (default 127.0.0.1:5000)",
       },
       rootFlag,
       { name: "config", type: "string", value: "FILE", description: "Configuration file (YAML or JSON)" },
