@@ -68,7 +68,12 @@ export class BlobWriter {
   async write(chunk: Uint8Array): Promise<void> {
     this.#hasher.update(chunk);
     let off = 0;
-    while (off < chunk.length) off += await this.#file.write(chunk.subarray(off));
+    try {
+      while (off < chunk.length) off += await this.#file.write(chunk.subarray(off));
+    } catch (e) {
+      // Deno's message (e.g. ENOSPC) does not say which file: name where the blob was going.
+      throw new Error(`Cannot write blob to "${this.#tmp}": ${(e as Error).message}`, { cause: e });
+    }
   }
 
   /**
@@ -203,9 +208,16 @@ export class ContentStore {
       }
       return new BlobWriter(this, file, tmp, hasher, options);
     }
-    const tmp = `${ingest}/${crypto.randomUUID()}`;
-    const file = await Deno.open(tmp, { write: true, createNew: true });
-    return new BlobWriter(this, file, tmp, hasher, options);
+    for (;;) {
+      const tmp = `${ingest}/${crypto.randomUUID()}`;
+      const file = await Deno.open(tmp, { write: true, createNew: true });
+      // Held until commit or abort: an unlocked plain write belongs to a dead process, and
+      // cleanIngest removes it. It may have done so between the open and the lock; then the
+      // file is unlinked (no links left) and we start again under a new name.
+      await file.lock(true);
+      if (((await file.stat()).nlink ?? 1) > 0) return new BlobWriter(this, file, tmp, hasher, options);
+      file.close();
+    }
   }
 
   /**
@@ -297,7 +309,11 @@ export class ContentStore {
     }
   }
 
-  /** Removes in-flight writes older than `maxAgeMs` (left by killed processes). */
+  /**
+   * Removes what killed processes left in `ingest/`: every plain write no live writer holds
+   * (it can never be resumed), and resumable writes (`sha256-<hex>`, kept so that the next pull
+   * continues them) older than `maxAgeMs` that no writer holds either.
+   */
   async cleanIngest(maxAgeMs = 24 * 3600_000): Promise<number> {
     let removed = 0;
     const cutoff = Date.now() - maxAgeMs;
@@ -305,9 +321,20 @@ export class ContentStore {
       for await (const e of Deno.readDir(`${this.dir}/ingest`)) {
         const p = `${this.dir}/ingest/${e.name}`;
         const st = await Deno.lstat(p).catch(() => null);
-        if (st && (st.mtime?.getTime() ?? 0) < cutoff) {
-          await Deno.remove(p).catch(() => {});
+        if (!st) continue;
+        const resumable = /^[a-z0-9]+-[a-f0-9]+$/.test(e.name);
+        if (resumable && (st.mtime?.getTime() ?? 0) >= cutoff) continue;
+        let file: Deno.FsFile | undefined;
+        try {
+          file = await Deno.open(p, { write: true });
+          // A live writer holds its file locked; only dead ones are removed.
+          if (!await file.tryLock(true)) continue;
+          await Deno.remove(p);
           removed++;
+        } catch {
+          // Gone meanwhile, or not ours to open: leave it.
+        } finally {
+          file?.close();
         }
       }
     } catch (e) {

@@ -137,5 +137,27 @@ Deno.test("content store: a writer killed mid-write leaves nothing under the dig
     reader.releaseLock();
     await child.stdout.cancel();
     assertEquals(await s.has(HELLO_DIGEST), false);
+    // A plain write can never be resumed: the dead writer's file goes at once, whatever its age,
+    // while a live writer's file stays.
+    const live = await s.writer();
+    await live.write(HELLO);
+    assertEquals(await s.cleanIngest(), 1);
+    assertEquals((await Array.fromAsync(Deno.readDir(`${root}/blobs/ingest`))).length, 1);
+    assertEquals(await live.commit(), { digest: HELLO_DIGEST, size: HELLO.length });
+    assertEquals(await s.cleanIngest(-1), 0);
+  }));
+
+Deno.test("content store: a killed resumable write is kept for the next writer until it is old", () =>
+  withStore(async (s, root) => {
+    const w = await s.writer({ expected: HELLO_DIGEST, resumable: true });
+    await w.write(HELLO.subarray(0, 5));
+    await w.abort();
+    assertEquals(await s.cleanIngest(), 0);
+    const again = await s.writer({ expected: HELLO_DIGEST, resumable: true });
+    assertEquals(again.offset, 5);
+    // Held by a writer: kept even when old.
+    assertEquals(await s.cleanIngest(-1), 0);
+    await again.abort();
     assertEquals(await s.cleanIngest(-1), 1);
+    assertEquals((await Array.fromAsync(Deno.readDir(`${root}/blobs/ingest`))).length, 0);
   }));
