@@ -85,8 +85,9 @@ export class ExitCodeError extends Error {
   override name = "ExitCodeError";
   /** The process exit code to use. */
   readonly code: number;
-  constructor(code: number, message = "") {
-    super(message);
+  /** `cause` is the failure this exit stands for (`ctr -D` prints its stack). */
+  constructor(code: number, message = "", options?: { cause?: unknown }) {
+    super(message, options);
     this.code = code;
   }
 }

@@ -118,7 +118,7 @@ const buildSpec: CommandSpec = {
       });
       if (flags.quiet) console.log(result.configDigest);
     } catch (e) {
-      if (e instanceof BuildCommandError) throw new ExitCodeError(e.exitCode, e.message);
+      if (e instanceof BuildCommandError) throw new ExitCodeError(e.exitCode, e.message, { cause: e });
       if (e instanceof TypeError) throw new UsageError(e.message, "build");
       throw e;
     } finally {

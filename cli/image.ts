@@ -29,7 +29,7 @@ function failing1(
       return await fn(ctx);
     } catch (e) {
       if (e instanceof UsageError || e instanceof ExitCodeError) throw e;
-      throw new ExitCodeError(1, e instanceof Error ? e.message : String(e));
+      throw new ExitCodeError(1, e instanceof Error ? e.message : String(e), { cause: e });
     }
   };
 }

@@ -59,6 +59,7 @@ export async function main(args: string[]): Promise<number> {
 export function reportError(err: unknown): number {
   if (err instanceof ExitCodeError) {
     if (err.message) console.error(`ctr: ${err.message}`);
+    if (isDebug() && err.cause instanceof Error && err.cause.stack) console.error(err.cause.stack);
     return err.code;
   }
   if (err instanceof UsageError) {

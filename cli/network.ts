@@ -40,7 +40,7 @@ function withService(
       return await fn(opened.svc, ctx);
     } catch (e) {
       if (e instanceof UsageError || e instanceof ExitCodeError) throw e;
-      throw new ExitCodeError(1, e instanceof Error ? e.message : String(e));
+      throw new ExitCodeError(1, e instanceof Error ? e.message : String(e), { cause: e });
     } finally {
       await opened?.close();
     }
@@ -254,7 +254,7 @@ function viaSupervisor(
       return await fn(ctx);
     } catch (e) {
       if (e instanceof UsageError || e instanceof ExitCodeError) throw e;
-      throw new ExitCodeError(1, e instanceof Error ? e.message : String(e));
+      throw new ExitCodeError(1, e instanceof Error ? e.message : String(e), { cause: e });
     }
   };
 }

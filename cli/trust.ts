@@ -27,7 +27,7 @@ async function failWith1<T>(fn: () => Promise<T>): Promise<T> {
   } catch (e) {
     if (e instanceof UsageError || e instanceof ExitCodeError) throw e;
     const { errorText } = await import("../image/distribution/client.ts");
-    throw new ExitCodeError(1, errorText(e));
+    throw new ExitCodeError(1, errorText(e), { cause: e });
   }
 }
 
