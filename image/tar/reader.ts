@@ -38,6 +38,12 @@ export interface TarHandler {
 
 /** Largest PAX or GNU long-name body accepted (as Go's archive/tar). */
 const MAX_META = 1 << 20;
+const META_KIND: Record<string, string> = {
+  x: "PAX header",
+  g: "PAX global header",
+  L: "GNU long name",
+  K: "GNU long link name",
+};
 
 const enum State {
   Header,
@@ -102,9 +108,11 @@ export class TarParser {
           return;
         case State.Header: {
           if (this.#bufLen === 0 && n - i >= BLOCK) {
-            this.#header(chunk.subarray(i, i + BLOCK));
+            // Counted before parsing, as on the buffered path: errors name the header's offset.
+            const block = chunk.subarray(i, i + BLOCK);
             i += BLOCK;
             this.#offset += BLOCK;
+            this.#header(block);
           } else {
             const take = Math.min(BLOCK - this.#bufLen, n - i);
             this.#buf.set(chunk.subarray(i, i + take), this.#bufLen);
@@ -180,7 +188,9 @@ export class TarParser {
       case "K": {
         if (raw.size > MAX_META) {
           throw new TarError(
-            `Tar ${raw.typeflag} header of ${raw.size} bytes is too large (offset ${this.#offset - BLOCK})`,
+            `Tar ${META_KIND[raw.typeflag]} (type ${raw.typeflag}) of ${raw.size} bytes at offset ${
+              this.#offset - BLOCK
+            } is larger than the limit of ${MAX_META} bytes`,
           );
         }
         this.#meta = { raw, body: new Uint8Array(raw.size), len: 0 };

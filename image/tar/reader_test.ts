@@ -95,6 +95,33 @@ Deno.test("tar parser refuses a truncated archive, naming the entry", () => {
   );
 });
 
+Deno.test("tar parser refuses an oversized PAX or long-name header before reading it, at its offset", () => {
+  for (const [type, kind] of [["x", "PAX header"], ["L", "GNU long name"]]) {
+    // A first entry of 512 bytes of data, then the metadata header claiming 1 TB.
+    const header = encodeTar([{
+      header: { name: "f", type: "file", mode: 0o644, uid: 0, gid: 0, size: 512, mtime: 1 },
+      data: new Uint8Array(512),
+    }]).slice(0, 1024);
+    const meta = encodeTar([{
+      header: { name: "m", type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 1 },
+    }]).slice(0, 512);
+    meta[156] = type.charCodeAt(0);
+    meta.set(enc.encode("77777777777\0"), 124); // the largest octal size: 8 GiB - 1
+    meta.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const b of meta) sum += b;
+    meta.set(enc.encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+    const bytes = concat([header, meta, new Uint8Array(1024)]);
+    for (const step of [bytes.length, 100]) {
+      assertThrows(
+        () => parse(bytes, step),
+        TarError,
+        `Tar ${kind} (type ${type}) of ${8 ** 11 - 1} bytes at offset 1024 is larger than the limit of 1048576 bytes`,
+      );
+    }
+  }
+});
+
 Deno.test("tar parser accepts an archive without the end marker, and ignores bytes after it", () => {
   const bytes = sample();
   assertEquals(parse(bytes.subarray(0, bytes.length - 1024)).length, 4);
