@@ -232,8 +232,9 @@ export async function runBuildCommand(o: BuildCommandOptions): Promise<BuildResu
   for (const t of o.tags) {
     try {
       parseReference(t);
-    } catch {
-      throw new TypeError(`invalid argument "${t}" for "-t, --tag" flag: invalid reference format`);
+    } catch (e) {
+      // parseReference's message already starts with "invalid reference format" and says why.
+      throw new TypeError(`invalid argument "${t}" for "-t, --tag" flag: ${(e as Error).message}`);
     }
   }
   const labels: Record<string, string> = {};

@@ -349,6 +349,10 @@ class Build {
         await this.image(ref);
       } catch (e) {
         if (e instanceof BuildError) throw new DockerfileParseError(this.file, line, e.message);
+        // A malformed name (`FROM BusyBox`) is the Dockerfile's fault: say where it is.
+        if (e instanceof TypeError && e.message.startsWith("invalid reference format")) {
+          throw new DockerfileParseError(this.file, line, `invalid image name "${ref}": ${e.message}`);
+        }
         throw e;
       }
     }));
