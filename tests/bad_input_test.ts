@@ -10,7 +10,7 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
 import { ctr, fixture, IS_ROOT, REPO, unmountUnder, withRoot } from "./helpers.ts";
 import { build, importFixture, withContext } from "./build_helpers.ts";
-import { dir, file, hardlink, layer, symlink } from "./layers.ts";
+import { file, hardlink, layer, symlink } from "./layers.ts";
 import { gzipSync } from "node:zlib";
 
 /** Names under `dir` (none when it does not exist). */

@@ -116,7 +116,9 @@ Deno.test("tar parser refuses an oversized PAX or long-name header before readin
       assertThrows(
         () => parse(bytes, step),
         TarError,
-        `Tar ${kind} (type ${type}) of ${8 ** 11 - 1} bytes at offset 1024 is larger than the limit of 1048576 bytes`,
+        `Tar ${kind} (type ${type}) of ${
+          8 ** 11 - 1
+        } bytes at offset 1024 is larger than the limit of 1048576 bytes`,
       );
     }
   }
