@@ -13,7 +13,9 @@
  *              (`tests/peers/dockerd.sh`) with the same rootfs imported as `bb`.
  *    Runs alternate between the tools; medians and ratios (ctr ÷ peer) are printed.
  *    Goal: ctr median ≤ 100 ms.
- * 2. Supervision memory: 100 `sleep` containers run at once; the Private_Clean +
+ * 2. exec into a running busybox `sleep` container, end to end: `ctr exec C /bin/true` (the
+ *    supervisor's warm exec helper) vs `runc exec` on the same bundle and `docker exec`.
+ * 3. Supervision memory: 100 `sleep` containers run at once; the Private_Clean +
  *    Private_Dirty of every supervision process (monitor, supervisor, warm inits — from
  *    /proc/PID/smaps_rollup) summed and divided by 100. Goal: ≤ 3 MB per container. For
  *    comparison, Docker's per-container shims are measured the same way on 10 containers.
@@ -174,6 +176,70 @@ try {
       peer: median(results[name]),
       peerName: name === "docker" ? "docker run" : `${name} run`,
       goal: i === 0 ? { value: 100 } : undefined,
+      better: "lower",
+      note: `median of ${RUNS}`,
+    });
+  }
+
+  // exec into a running container: ctr (the warm exec helper) vs runc exec and docker exec.
+  await timed(ctrCmd, [
+    "--root",
+    root,
+    "run",
+    "-d",
+    "--network",
+    "none",
+    "--name",
+    "ex",
+    "busybox",
+    "sleep",
+    "600",
+  ]);
+  const runcId = `ex${crypto.randomUUID().slice(0, 8)}`;
+  const spec = JSON.parse(await Deno.readTextFile(`${work}/bundle/config.json`));
+  spec.process.args = ["sleep", "600"];
+  spec.root.path = `${work}/bundle/rootfs`;
+  await Deno.mkdir(`${work}/bundle-sleep`);
+  await Deno.writeTextFile(`${work}/bundle-sleep/config.json`, JSON.stringify(spec));
+  await new Deno.Command("runc", {
+    args: ["run", "-d", "--bundle", `${work}/bundle-sleep`, runcId],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  let dockerExecId = "";
+  const execTools: [string, () => Promise<number>][] = [
+    ["ctr", () => timed(ctrCmd, ["--root", root, "exec", "ex", "/bin/true"])],
+    ["runc", () => timed("runc", ["exec", runcId, "/bin/true"])],
+  ];
+  if (dockerEnv) {
+    dockerExecId = (await sh(`docker run -d --network none bb sleep 600`, dockerEnv)).trim();
+    execTools.push(["docker", () => timed("docker", ["exec", dockerExecId, "/bin/true"], dockerEnv)]);
+  }
+  const execResults: Record<string, number[]> = { ctr: [], runc: [], docker: [] };
+  for (const [, fn] of execTools) await fn(); // warm-up (ctr: the first exec makes the warm helper)
+  for (let i = 0; i < RUNS; i++) {
+    const order = i % 2 ? [...execTools].reverse() : execTools;
+    for (const [name, fn] of order) execResults[name].push(await fn());
+  }
+  await new Deno.Command("runc", { args: ["delete", "-f", runcId], stderr: "null" }).output();
+  if (dockerExecId) await sh(`docker rm -f ${dockerExecId} >/dev/null`, dockerEnv);
+  await timed(ctrCmd, ["--root", root, "rm", "-f", "ex"]);
+  const execMs = median(execResults.ctr);
+  console.log(`\nexec CONTAINER /bin/true — median of ${RUNS} runs (wall time)`);
+  console.log(`  ${"ctr".padEnd(8)} ${execMs.toFixed(1).padStart(7)} ms`);
+  for (const name of ["runc", "docker"]) {
+    if (!execResults[name].length) continue;
+    const m = median(execResults[name]);
+    console.log(
+      `  ${name.padEnd(8)} ${m.toFixed(1).padStart(7)} ms   ctr/${name} = ${(execMs / m).toFixed(2)}×`,
+    );
+    record({
+      figure: "exec CONTAINER true",
+      unit: "ms",
+      ctr: execMs,
+      peer: m,
+      peerName: `${name} exec`,
       better: "lower",
       note: `median of ${RUNS}`,
     });

@@ -195,6 +195,7 @@ export const SYS: Record<string, number> = Deno.build.arch === "aarch64"
     gettid: 178,
     keyctl: 219,
     bpf: 280,
+    exit_group: 94,
   }
   : {
     setgroups: 116,
@@ -215,6 +216,7 @@ export const SYS: Record<string, number> = Deno.build.arch === "aarch64"
     gettid: 186,
     keyctl: 250,
     bpf: 321,
+    exit_group: 231,
   };
 
 /** ioctl(2) requests (x86_64 and aarch64 share these). */

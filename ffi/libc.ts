@@ -100,6 +100,18 @@ export const LIBC_SYMBOLS = {
   tcsetattr: { parameters: ["i32", "i32", "buffer"], result: "i32" },
   cfmakeraw: { parameters: ["buffer"], result: "void" },
   setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
+  // posix_spawn: clone(CLONE_VM|CLONE_VFORK) + execve inside glibc, from the calling thread
+  // (so the child inherits that thread's namespaces, root, credentials and seccomp filter).
+  posix_spawn: { parameters: ["buffer", "buffer", "buffer", "buffer", "buffer", "buffer"], result: "i32" },
+  posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
+  posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
+  posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
+  posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
+  posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
+  posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
+  posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
+  posix_spawn_file_actions_addopen: { parameters: ["buffer", "i32", "buffer", "i32", "u32"], result: "i32" },
+  posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 type Lib = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
@@ -396,6 +408,49 @@ export const libc = {
     const a = cstrArray(argv, keep), e = cstrArray(env, keep);
     libcSymbols().execve(cstr(path), a, e);
     throw new SyscallError("execve", lastErrno(), path);
+  },
+  /**
+   * posix_spawn(3) from the calling thread: the child starts a new session (`setsid`), has no
+   * blocked signals and every signal at its default disposition, and — with `terminal` (a
+   * tty path in the child's root) — opens that tty as its stdin/stdout/stderr, which as a
+   * fresh session leader makes it its controlling terminal. Returns the child's pid (as seen
+   * from this process's pid namespace); throws {@linkcode SyscallError} when the spawn or the
+   * exec failed (posix_spawn reports the exec's errno).
+   */
+  posixSpawn(path: string, argv: string[], env: string[], options: { terminal?: string } = {}): number {
+    const s = libcSymbols();
+    // posix_spawnattr_t is 336 bytes and posix_spawn_file_actions_t 80 on glibc (x86_64, aarch64).
+    const attr = new Uint8Array(512), actions = new Uint8Array(256);
+    const POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08, POSIX_SPAWN_SETSID = 0x80;
+    s.posix_spawnattr_init(attr);
+    s.posix_spawn_file_actions_init(actions);
+    try {
+      s.posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+      s.posix_spawnattr_setsigmask(attr, new Uint8Array(128));
+      // Every signal to SIG_DFL: Deno's ignored SIGPIPE must not reach the command.
+      s.posix_spawnattr_setsigdefault(attr, new Uint8Array(128).fill(0xff));
+      if (options.terminal) {
+        const O_RDWR = 2;
+        let r = s.posix_spawn_file_actions_addopen(actions, 0, cstr(options.terminal), O_RDWR, 0);
+        if (r === 0) r = s.posix_spawn_file_actions_adddup2(actions, 0, 1);
+        if (r === 0) r = s.posix_spawn_file_actions_adddup2(actions, 0, 2);
+        if (r !== 0) throw new SyscallError("posix_spawn_file_actions", r, options.terminal);
+      }
+      const keep: Uint8Array[] = [];
+      const a = cstrArray(argv, keep), e = cstrArray(env, keep);
+      const pid = new Int32Array(1);
+      const r = s.posix_spawn(pid, cstr(path), actions, attr, a, e);
+      if (r !== 0) throw new SyscallError("posix_spawn", r, path);
+      return pid[0];
+    } finally {
+      s.posix_spawn_file_actions_destroy(actions);
+      s.posix_spawnattr_destroy(attr);
+    }
+  },
+  /** exit_group(2): ends the process at once (no exit handlers, no new threads). */
+  exitGroup(code: number): never {
+    libcSymbols().syscall(BigInt(SYS.exit_group), BigInt(code), 0n, 0n, 0n, 0n, 0n);
+    throw new Error("exit_group returned");
   },
   kill(pid: number, signal: number): void {
     check(libcSymbols().kill(pid, signal), "kill", String(pid));

@@ -46,6 +46,8 @@ export interface PreparedExec {
   path: string;
   argv: string[];
   env: string[];
+  /** In spawn mode with a terminal: the tty (in the container) the process opens as its stdio. */
+  terminal?: string;
 }
 
 /** Longest mount(2) data the kernel takes (one page, minus room for the other options). */
@@ -64,6 +66,7 @@ const MAX_MOUNT_DATA = 4000;
 export function setupContainer(spec: InitSpec, sys: InitSyscalls): PreparedExec {
   const proc = spec.process;
   let consoleFd = -1, pidsFd = -1;
+  let consolePath: string | undefined;
   try {
     // A host path (the cgroup file) must be opened before entering the container's mount
     // namespace or pivot_root hides it.
@@ -81,6 +84,7 @@ export function setupContainer(spec: InitSpec, sys: InitSyscalls): PreparedExec 
       sys.handOverPty(pty.master);
       sys.close(pty.master);
       consoleFd = pty.slave;
+      consolePath = pty.path;
     }
   } catch (e) {
     throw asInitError(e);
@@ -137,15 +141,24 @@ export function setupContainer(spec: InitSpec, sys: InitSyscalls): PreparedExec 
     if (proc.oomScoreAdj !== undefined) {
       sys.writeTextFile("/proc/self/oom_score_adj", String(proc.oomScoreAdj));
     }
-    sys.setsid();
-    if (consoleFd >= 0) {
+    if (spec.spawn && consoleFd >= 0) {
+      // posix_spawn makes the process a session leader that opens the tty itself (and so
+      // gets it as its controlling terminal), with the user's rights: the tty is theirs.
+      // Our slave stays open (close-on-exec) until we exit: with no slave open, reads on
+      // the master fail, and the parent's reader would stop before the process opens it.
+      sys.chownFd(consoleFd, user.uid);
+    } else if (consoleFd >= 0) {
+      sys.setsid();
       sys.setControllingTerminal(consoleFd);
       for (const fd of [0, 1, 2]) sys.dup2(consoleFd, fd);
       sys.close(consoleFd);
-    } else if (!proc.stdin) {
-      const devNull = sys.openRead("/dev/null");
-      sys.dup2(devNull, 0);
-      sys.close(devNull);
+    } else {
+      if (!spec.spawn) sys.setsid(); // posix_spawn does it for the process
+      if (!proc.stdin) {
+        const devNull = sys.openRead("/dev/null");
+        sys.dup2(devNull, 0);
+        sys.close(devNull);
+      }
     }
     if (pidsFd >= 0) {
       sys.write(pidsFd, spec.pidsMax!.value);
@@ -154,14 +167,14 @@ export function setupContainer(spec: InitSpec, sys: InitSyscalls): PreparedExec 
     // Last: the seccomp filter must not have to allow the setup calls above.
     sys.confine(spec.confinement, { uid: user.uid, gid: user.gid, groups: user.additionalGids });
     sys.umask(0o022);
-    // Dispositions are process-wide: a staying --init must keep Deno's own handlers (its
-    // child's signals are reset by the spawn itself).
-    if (!proc.init) sys.resetSignals();
+    // Dispositions are process-wide: a staying --init or exec helper must keep Deno's own
+    // handlers (its child's signals are reset by the spawn itself).
+    if (!proc.init && !spec.spawn) sys.resetSignals();
     sys.cloexecFrom(3);
   } catch (e) {
     throw asInitError(e);
   }
-  return { path, argv: proc.args, env };
+  return { path, argv: proc.args, env, terminal: spec.spawn ? consolePath : undefined };
 }
 
 function asInitError(e: unknown): InitError {
@@ -175,7 +188,10 @@ function joinNamespaces(spec: InitSpec, sys: InitSyscalls): void {
   // Open every namespace first: entering the mount namespace changes what /proc is.
   // In a user namespace, ctr-nsexec joined the network namespace while it still could (it
   // belongs to the host's user namespace, where we have no rights).
-  const order = spec.userns ? JOIN_ORDER.filter(([name]) => name !== "net") : JOIN_ORDER;
+  let order = spec.userns ? JOIN_ORDER.filter(([name]) => name !== "net") : JOIN_ORDER;
+  // An exec helper outside the container's pid namespace: setns(CLONE_NEWPID) only decides
+  // where its children go, so the process it spawns afterwards is born inside.
+  if (spec.spawn) order = [["pid", CLONE.NEWPID], ...order];
   const fds = order.map(([name, type]) => [sys.openRead(`/proc/${pid}/ns/${name}`), type]);
   sys.unshare(CLONE.FS);
   for (const [fd, type] of fds) {

@@ -19,7 +19,7 @@
  */
 import { libc } from "../ffi/libc.ts";
 import { F, O } from "../ffi/constants.ts";
-import { InitError, setupContainer } from "./container_init.ts";
+import { InitError, type PreparedExec, setupContainer } from "./container_init.ts";
 import type { InitSpec } from "./init_spec.ts";
 import { realInitSyscalls } from "./init_syscalls.ts";
 import { warmUp } from "./init_warmup.ts";
@@ -39,7 +39,40 @@ function fail(statusFd: number, code: number, message: string): never {
   try {
     libc.write(statusFd, new TextEncoder().encode(JSON.stringify({ code, message }) + "\n"));
   } catch { /* parent gone */ }
-  Deno.exit(code);
+  // Not Deno.exit: an exec helper's thread may be past the point where it can run Deno's
+  // exit path (see spawnAndWait).
+  return libc.exitGroup(code);
+}
+
+/**
+ * Exec helper: starts the process (born in the container's pid namespace, with this thread's
+ * namespaces, root, credentials and confinement), reports its pid, waits for it and exits
+ * with its status. Only synchronous calls from here on: this thread's pid namespace for
+ * children is no longer its own, and the kernel refuses it new threads.
+ */
+function spawnAndWait(exec: PreparedExec, statusFd: number): never {
+  let pid: number;
+  try {
+    pid = libc.posixSpawn(exec.path, exec.argv, exec.env, { terminal: exec.terminal });
+  } catch (e) {
+    const m = (e as Error).message;
+    fail(statusFd, /ENOENT/.test(m) ? 127 : 126, `exec: "${exec.argv[0]}": ${m}`);
+  }
+  try {
+    libc.write(statusFd, new TextEncoder().encode(`pid ${pid}\n`));
+    libc.close(statusFd);
+  } catch { /* parent gone: the process runs on */ }
+  let code = 255;
+  for (;;) {
+    try {
+      const r = libc.waitid(1, /* P_PID */ pid, 4 /* WEXITED */);
+      if (r) code = r.code === 1 /* CLD_EXITED */ ? r.status : 128 + r.status;
+      break;
+    } catch (e) {
+      if (!/EINTR/.test((e as Error).message)) break;
+    }
+  }
+  return libc.exitGroup(code);
 }
 
 /** Runs the init with the status pipe at `statusPath`. */
@@ -76,6 +109,7 @@ export async function initMain(statusPath: string): Promise<void> {
     const err = e instanceof InitError ? e : new InitError(125, String((e as Error)?.message ?? e));
     fail(statusFd, err.code, err.message);
   }
+  if (spec.spawn) spawnAndWait(exec, statusFd);
   if (!spec.process.init) {
     try {
       realInitSyscalls.execve(exec.path, exec.argv, exec.env);

@@ -70,6 +70,7 @@ function fake(options: {
     execve: () => {
       throw new Error("not in tests");
     },
+    chownFd: (fd, uid) => rec(`chown fd ${fd} ${uid}`),
   };
   return { sys, calls };
 }
@@ -322,4 +323,18 @@ Deno.test("init: exec into a user namespace does not join the network namespace 
     "openRead /proc/42/ns/mnt",
   ]);
   assert(!calls.includes(`setns 10 0x${CLONE.NEWNET.toString(16)}`));
+});
+
+Deno.test("init: an exec helper (spawn) joins the pid namespace too, and leaves the session and signals to the spawn", () => {
+  const { sys, calls } = fake({ files: { "/etc/passwd": PASSWD } });
+  const process = { ...spec().process, terminal: true, user: "app" };
+  const exec = setupContainer({ mode: "join", joinPid: 42, spawn: true, process, confinement: PLAN }, sys);
+  assertEquals(calls[0], "openRead /proc/42/ns/pid");
+  assertEquals(calls[7], `setns 10 0x${CLONE.NEWPID.toString(16)}`);
+  // The pty: handed over, given to the user, kept open, not made ours.
+  assert(calls.includes("handOverPty 13"));
+  assert(calls.includes("chown fd 12 1000"));
+  for (const c of ["setsid", "ctty 12", "dup2 12 0", "reset signals"]) assert(!calls.includes(c), c);
+  assertEquals(exec.terminal, "/dev/pts/0");
+  assert(calls.indexOf("chown fd 12 1000") < calls.findIndex((c) => c.startsWith("confine")));
 });

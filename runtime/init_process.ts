@@ -78,6 +78,11 @@ export interface SpawnInitOptions {
    * through `ctr-nsexec join` (a multithreaded process cannot enter a user namespace).
    */
   joinUserns?: { root: string };
+  /**
+   * An exec helper: stays in our pid namespace, to be handed a `spawn` spec for any running
+   * container later (it joins that container's namespaces itself, and spawns the process).
+   */
+  execHelper?: boolean;
 }
 
 /** How a process ended, as Deno reports it (code 128+signal when killed). */
@@ -118,6 +123,8 @@ export class InitProcess {
   readonly ready: Promise<void>;
   /** Resolves when the init (then the container's PID 1) ends. */
   readonly status: Promise<InitStatus>;
+  /** An exec helper's process, once started (host pid); signals for the exec go there. */
+  spawnedPid?: number;
   #statusRead: number;
   #statusWrite: number;
   #started = false;
@@ -231,6 +238,15 @@ export class InitProcess {
     const restore = ownPidNamespace();
     let child: Deno.ChildProcess;
     let joinFd = -1;
+    if (options.execHelper) {
+      try {
+        return new InitProcess(cmd.spawn(), r, w);
+      } catch (e) {
+        libc.close(r);
+        libc.close(w);
+        throw e;
+      }
+    }
     try {
       if (options.joinPid) {
         joinFd = libc.open(`/proc/${options.joinPid}/ns/pid`, O.RDONLY | O.CLOEXEC);
@@ -312,7 +328,9 @@ export class InitProcess {
           const line = text.slice(0, nl);
           text = text.slice(nl + 1);
           const pty = /^pty (\d+)$/.exec(line);
+          const spawned = /^pid (\d+)$/.exec(line);
           if (pty) await this.#takePty(Number(pty[1]), writer, options.onPty);
+          else if (spawned) this.spawnedPid = Number(spawned[1]);
           else failure += line;
         }
       }

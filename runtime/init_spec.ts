@@ -68,6 +68,14 @@ export interface InitSpec {
   mode: "create" | "join";
   /** Host pid of the container's PID 1 (join mode). */
   joinPid?: number;
+  /**
+   * Join mode from outside the container's pid namespace (a warm exec helper, spawned before
+   * anyone knew which container it would serve): the init joins the pid namespace too —
+   * which only its children enter — and `posix_spawn`s the process instead of becoming it,
+   * then waits for it and exits with its status. It reports the process's pid on the status
+   * pipe (`pid <n>`) before closing it.
+   */
+  spawn?: boolean;
   rootfs?: RootfsSpec;
   readonlyRootfs?: boolean;
   hostname?: string;

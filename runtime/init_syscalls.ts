@@ -63,6 +63,8 @@ export interface InitSyscalls {
   /** Marks every fd from 3 up close-on-exec. */
   cloexecFrom(fd: number): void;
   execve(path: string, argv: string[], env: string[]): never;
+  /** Gives an open file (the exec's pty slave) to `uid`, its group unchanged. */
+  chownFd(fd: number, uid: number): void;
 }
 
 function kindOf(info: Deno.FileInfo): "file" | "directory" | "symlink" | "other" {
@@ -177,6 +179,7 @@ export const realInitSyscalls: InitSyscalls = {
   resetSignals: () => libc.resetSignals(),
   cloexecFrom: (fd) => libc.closeRange(fd, true),
   execve: (path, argv, env) => libc.execve(path, argv, env),
+  chownFd: (fd, uid) => libc.fchown(fd, uid, -1),
 };
 
 /** Namespace types by /proc/PID/ns file name, in the order exec joins them (mnt last: it changes the root). */

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { libcSymbols } from "../ffi/libc.ts";
 import { setupContainer } from "./container_init.ts";
 import { defaultMounts, type InitSpec } from "./init_spec.ts";
 import type { InitSyscalls } from "./init_syscalls.ts";
@@ -56,6 +57,7 @@ const dryRun: InitSyscalls = {
   execve: () => {
     throw new Error("dry run");
   },
+  chownFd: noop,
 };
 
 /**
@@ -117,4 +119,17 @@ export function warmUp(): void {
   try {
     setupContainer(JSON.parse(JSON.stringify(spec)), dryRun);
   } catch { /* a dry run may stop anywhere: what ran is compiled */ }
+  // An exec helper's path (join, spawn) and the spawn's own symbols, bound now.
+  try {
+    const join: InitSpec = {
+      mode: "join",
+      joinPid: 1,
+      spawn: true,
+      process: spec.process,
+      confinement: spec.confinement,
+    };
+    setupContainer(JSON.parse(JSON.stringify(join)), dryRun);
+  } catch { /* as above */ }
+  const s = libcSymbols();
+  void [s.posix_spawn, s.posix_spawnattr_init, s.posix_spawn_file_actions_init, s.waitid];
 }

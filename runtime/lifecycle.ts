@@ -89,6 +89,8 @@ export interface ManagerHost {
   tellMonitor(line: string): void;
   /** A ready-to-use init, warm when possible. */
   takeInit(): InitProcess;
+  /** A ready-to-use exec helper (an init outside every container, for a `spawn` spec), warm when possible. */
+  takeExecHelper(): InitProcess;
   /** Container networking (runtime/network/attach.ts). */
   network: ContainerNetworking;
 }
@@ -980,18 +982,32 @@ export class ContainerManager {
         `the working directory '${req.workdir}' is invalid, it needs to be an absolute path`,
       );
     }
-    const init = InitProcess.spawn({
+    // A warm exec helper joins the container's namespaces itself and spawns the process;
+    // a user namespace cannot be entered by a threaded process, so that takes a cold init
+    // through ctr-nsexec, spawned straight into the container's pid namespace.
+    const t = stopwatch("exec");
+    const helper = !c.HostConfig.IdMappings;
+    let init = helper ? this.#host.takeExecHelper() : InitProcess.spawn({
       joinPid: l.pid,
-      joinUserns: c.HostConfig.IdMappings ? { root: this.#host.root } : undefined,
+      joinUserns: { root: this.#host.root },
     });
     let master = -1;
     try {
-      await init.ready;
+      try {
+        await init.ready;
+      } catch (e) {
+        if (!helper) throw e;
+        init = InitProcess.spawn({ execHelper: true }); // the warm one died: a cold one
+        await init.ready;
+      }
+      t.lap("helper ready");
       await l.cgroup.join(init.pid);
+      t.lap("cgroup");
       const base = processSpec(c);
       const spec: InitSpec = {
         mode: "join",
         joinPid: l.pid,
+        spawn: helper,
         process: {
           ...base,
           args: req.cmd,
@@ -1035,12 +1051,17 @@ export class ContainerManager {
           pumps.push(pumpPty(fd));
         },
       });
-      client?.send(Frame.STARTED, { id: String(init.pid) });
+      t.lap("started");
+      const pid = init.spawnedPid ?? init.pid;
+      client?.send(Frame.STARTED, { id: String(pid) });
       const stdinWriter = req.stdin && !req.tty ? init.child.stdin.getWriter() : undefined;
       const execIo = { stdin: stdinWriter, master };
-      if (options.input) this.#readExecInput(options.input, execIo, init.pid);
+      if (options.input) this.#readExecInput(options.input, execIo, pid);
       const status = await init.status;
+      t.lap("exited");
       await Promise.race([Promise.all(pumps), sleep(1000)]);
+      t.lap("output");
+      t.done();
       return status.code;
     } finally {
       if (master >= 0) {

@@ -59,6 +59,8 @@ export class Supervisor {
   readonly network: ContainerNetworking;
   #warm: InitProcess[] = [];
   #warmTarget = 2;
+  #warmExec?: InitProcess;
+  #shuttingDown = false;
   #listener?: Deno.Listener;
   #monitorPid = 0;
   #encoder = new TextEncoder();
@@ -77,6 +79,7 @@ export class Supervisor {
       volumes: this.volumes,
       tellMonitor: (line) => this.#tellMonitor(line),
       takeInit: () => this.#takeInit(),
+      takeExecHelper: () => this.#takeExecHelper(),
       network: this.network,
     });
   }
@@ -104,6 +107,31 @@ export class Supervisor {
     // with the one being handed its spec.
     setTimeout(() => this.#fillWarm(), 100);
     return init;
+  }
+
+  /**
+   * The warm exec helper, made after the first exec (a root that never execs does not pay
+   * for an idle process) and replaced after each one.
+   */
+  #takeExecHelper(): InitProcess {
+    const helper = this.#warmExec ?? InitProcess.spawn({ execHelper: true });
+    this.#warmExec = undefined;
+    setTimeout(() => {
+      if (this.#warmExec || this.#shuttingDown) return;
+      try {
+        const next = InitProcess.spawn({ execHelper: true });
+        try {
+          libc.setNice(next.pid, 10);
+        } catch { /* gone */ }
+        next.ready.catch(() => {
+          if (this.#warmExec === next) this.#warmExec = undefined;
+        });
+        this.#warmExec = next;
+      } catch (e) {
+        console.error(`ctr supervisor: cannot spawn a warm exec helper: ${(e as Error).message}`);
+      }
+    }, 100);
+    return helper;
   }
 
   #fillWarm(): void {
@@ -241,7 +269,10 @@ export class Supervisor {
     this.#tellMonitor("stop");
     if (killContainers) await this.manager.killAll();
     await this.network.close();
-    for (const w of this.#warm) await w.discard().catch(() => {});
+    this.#shuttingDown = true;
+    for (const w of [...this.#warm, ...(this.#warmExec ? [this.#warmExec] : [])]) {
+      await w.discard().catch(() => {});
+    }
     try {
       this.#listener?.close();
     } catch { /* closed */ }
@@ -570,7 +601,7 @@ export class Supervisor {
           ok: true,
           supervisor: Deno.pid,
           monitor: this.#monitorPid,
-          warm: this.#warm.map((w) => w.pid),
+          warm: [...this.#warm, ...(this.#warmExec ? [this.#warmExec] : [])].map((w) => w.pid),
           containers: m.livePids(),
         });
         return false;
