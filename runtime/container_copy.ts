@@ -8,11 +8,14 @@
  * - stopped container: its overlay mounted for the copy on the container's `rootfs/`
  *   directory, with volume and bind paths redirected to their host directories.
  *
+ * A local side of `-` is a tar stream on stdin or stdout (see `copy_archive.ts`).
+ *
  * @module
  */
 import { libc } from "../ffi/libc.ts";
 import { MNT } from "../ffi/constants.ts";
 import type { Container, ContainerPaths } from "./container_store.ts";
+import { extractArchive, writeArchive } from "./copy_archive.ts";
 import { copyTree } from "./copy_tree.ts";
 import { cleanPath, secureJoin } from "./secure_join.ts";
 
@@ -54,6 +57,10 @@ export interface CopyOptions {
   followLink: boolean;
   /** Host directory of a named volume. */
   volumePath: (name: string) => string;
+  /** The tar stream for a local side of `-` (`cp - CONTAINER:DEST`), stdin by default. */
+  input?: ReadableStream<Uint8Array>;
+  /** Where a local side of `-` receives the tar stream (`cp CONTAINER:SRC -`), stdout by default. */
+  output?: WritableStream<Uint8Array>;
 }
 
 async function exists(p: string): Promise<Deno.FileInfo | undefined> {
@@ -136,7 +143,28 @@ export async function copyWithContainer(
       }
       return resolveIn(root, arg.path, followLast);
     };
+    if (src.container === undefined && src.path === "-") {
+      // A tar stream into a directory of the container (which must exist).
+      const to = hostPathOf(dst, true);
+      const info = await Deno.stat(to).catch(() => undefined);
+      if (!info) throw new Error(`Could not find the file ${dst.path} in container ${dst.container}`);
+      if (!info.isDirectory) throw new Error("extraction point is not a directory");
+      await extractArchive(options.input ?? Deno.stdin.readable, to, {
+        archive: options.archive,
+        staging: `${target.paths.dir}/cp-${crypto.randomUUID().slice(0, 8)}`,
+      });
+      return;
+    }
     const from = src.container !== undefined ? hostPathOf(src, options.followLink) : src.path;
+    if (dst.container === undefined && dst.path === "-") {
+      if (!(await (options.followLink ? Deno.stat(from).catch(() => undefined) : exists(from)))) {
+        throw new Error(`Could not find the file ${src.path} in container ${src.container}`);
+      }
+      const source = options.followLink ? await Deno.realPath(from).catch(() => from) : from;
+      const base = /\/\.$/.test(src.path) ? "." : cleanPath(src.path).split("/").at(-1) || ".";
+      await writeArchive(source, base, options.output ?? Deno.stdout.writable);
+      return;
+    }
     const to = dst.container !== undefined ? hostPathOf(dst, true) : dst.path;
     const srcInfo = await (options.followLink ? Deno.stat(from).catch(() => undefined) : exists(from));
     if (!srcInfo) {
