@@ -144,8 +144,8 @@ const runFlags: FlagSpec[] = [
   {
     name: "sig-proxy",
     type: "bool",
-    description: "Proxy received signals to the process (always on)",
-    hidden: true,
+    description: "Proxy received signals to the process",
+    default: true,
   },
   {
     name: "pull",
@@ -232,6 +232,8 @@ async function attachedRun(op: "run" | "start", body: Record<string, unknown>, o
   stdin: boolean;
   tty: boolean;
   detachKeys: string;
+  /** Forward the signals we receive (`--sig-proxy`; without a tty only). */
+  sigProxy: boolean;
   /** For run: the image and the pull policy. */
   pull?: { image: string; policy: import("../runtime/image_pull.ts").PullPolicy };
 }): Promise<number> {
@@ -257,7 +259,7 @@ async function attachedRun(op: "run" | "start", body: Record<string, unknown>, o
     stdin: o.stdin,
     tty: s.response.tty === true,
     detachKeys: parseDetachKeys(o.detachKeys),
-    sigProxy: true,
+    sigProxy: o.sigProxy,
     waitForStart: true,
   });
 }
@@ -287,6 +289,7 @@ const runSpec: CommandSpec = {
       stdin: req.openStdin,
       tty: req.tty,
       detachKeys: str(ctx.flags["detach-keys"]) ?? "ctrl-p,ctrl-q",
+      sigProxy: ctx.flags["sig-proxy"] !== false,
       pull: { image: req.image, policy: pull },
     });
   },
@@ -296,7 +299,7 @@ const createSpec: CommandSpec = {
   name: "create",
   usage: "[OPTIONS] IMAGE [COMMAND] [ARG...]",
   description: "Create a new container",
-  flags: runFlags.filter((f) => f.name !== "detach" && f.name !== "detach-keys"),
+  flags: runFlags.filter((f) => !["detach", "detach-keys", "sig-proxy"].includes(f.name)),
   stopAtPositional: true,
   minArgs: 1,
   async run(ctx) {
@@ -340,6 +343,7 @@ const startSpec: CommandSpec = {
         stdin: ctx.flags.interactive === true,
         tty: found.container.Config.Tty,
         detachKeys: str(ctx.flags["detach-keys"]) ?? "ctrl-p,ctrl-q",
+        sigProxy: true,
       });
     }
     const { request } = await client();
@@ -612,11 +616,22 @@ const waitSpec: CommandSpec = {
   name: "wait",
   usage: "CONTAINER [CONTAINER...]",
   description: "Block until one or more containers stop, then print their exit codes",
+  flags: [{
+    name: "condition",
+    type: "string",
+    value: "string",
+    description: 'Wait until the container is "not-running", has made its "next-exit", or is "removed"',
+    default: "not-running",
+  }],
   minArgs: 1,
   async run(ctx) {
+    const condition = String(ctx.flags.condition ?? "not-running");
+    if (!["not-running", "next-exit", "removed"].includes(condition)) {
+      throw new TypeError(`invalid condition: "${condition}" (not-running, next-exit or removed)`);
+    }
     const { request } = await client();
     return await eachContainer(ctx.args, async (ref) => {
-      const r = await request<{ StatusCode: number }>(rootDir(), { op: "wait", ref });
+      const r = await request<{ StatusCode: number }>(rootDir(), { op: "wait", ref, condition });
       console.log(r.StatusCode);
     });
   },
@@ -638,7 +653,7 @@ const attachSpec: CommandSpec = {
       name: "sig-proxy",
       type: "bool",
       description: "Proxy all received signals to the process",
-      hidden: true,
+      default: true,
     },
   ],
   minArgs: 1,
@@ -655,7 +670,7 @@ const attachSpec: CommandSpec = {
       stdin,
       tty: s.response.tty === true,
       detachKeys: parseDetachKeys(str(ctx.flags["detach-keys"]) ?? "ctrl-p,ctrl-q"),
-      sigProxy: true,
+      sigProxy: ctx.flags["sig-proxy"] !== false,
       waitForStart: false,
     });
   },

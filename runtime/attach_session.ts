@@ -2,13 +2,44 @@
  * The terminal side of an attached container or exec: copies frames to stdout/stderr,
  * stdin to the container, and — with a tty — raw mode, window size (initial and on
  * SIGWINCH), and the detach keys (default Ctrl-P Ctrl-Q) that leave the container running.
- * Without a tty, SIGINT/SIGTERM/SIGHUP are forwarded to the container (Docker's sig-proxy).
+ * Without a tty, the signals the CLI receives are forwarded to the container (Docker's
+ * `--sig-proxy`, on by default; with a tty, Ctrl-C and friends travel through the terminal).
  *
  * @module
  */
 import { ExitCodeError } from "../errors.ts";
 import { libc } from "../ffi/libc.ts";
+import { SIGNALS } from "../ffi/constants.ts";
 import { type ConnReader, encodeFrame, Frame, framePayload, writeAll } from "./protocol.ts";
+
+/**
+ * What `--sig-proxy` forwards: every signal a process can catch, as Docker's CLI does, but
+ * those about the CLI's own plumbing (SIGCHLD, SIGPIPE, SIGURG, SIGWINCH — the terminal size
+ * goes as a resize) and those no one can catch (SIGKILL, SIGSTOP) or that mean a crash.
+ */
+export const PROXIED_SIGNALS: Deno.Signal[] = [
+  "SIGHUP",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGTRAP",
+  "SIGABRT",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGALRM",
+  "SIGTERM",
+  "SIGSTKFLT",
+  "SIGCONT",
+  "SIGTSTP",
+  "SIGTTIN",
+  "SIGTTOU",
+  "SIGXCPU",
+  "SIGXFSZ",
+  "SIGVTALRM",
+  "SIGPROF",
+  "SIGIO",
+  "SIGPWR",
+  "SIGSYS",
+];
 
 /** The open connection of an attach, run, start -a or exec request. */
 export interface StreamSessionLike {
@@ -44,7 +75,7 @@ export interface AttachSessionOptions {
   /** The container has a tty: raw mode, resize, detach keys. */
   tty: boolean;
   detachKeys: Uint8Array;
-  /** Forward SIGINT/SIGTERM/SIGHUP when there is no tty. */
+  /** Forward the signals we receive to the container (`--sig-proxy`), when there is no tty. */
   sigProxy: boolean;
   /** Start forwarding stdin only after the STARTED frame (run / start -a). */
   waitForStart: boolean;
@@ -83,9 +114,13 @@ export async function runAttachSession(s: StreamSessionLike, o: AttachSessionOpt
     cleanups.push(() => Deno.removeSignalListener("SIGWINCH", resize));
   }
   if (!o.tty && o.sigProxy) {
-    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-      const fwd = () => send(Frame.SIGNAL, { signal: { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 }[sig] });
-      Deno.addSignalListener(sig, fwd);
+    for (const sig of PROXIED_SIGNALS) {
+      const fwd = () => send(Frame.SIGNAL, { signal: SIGNALS[sig] });
+      try {
+        Deno.addSignalListener(sig, fwd);
+      } catch {
+        continue; // a signal this platform does not let us catch
+      }
       cleanups.push(() => Deno.removeSignalListener(sig, fwd));
     }
   }

@@ -67,6 +67,9 @@ interface Live {
   ending: boolean;
 }
 
+/** Docker's wait conditions. */
+export type WaitCondition = "not-running" | "next-exit" | "removed";
+
 /** Options of an exec. */
 export interface ExecRequest {
   cmd: string[];
@@ -119,6 +122,8 @@ function pidStartTime(pid: number): number {
 export class ContainerManager {
   #host: ManagerHost;
   #live = new Map<string, Live>();
+  /** `wait --condition next-exit|removed`: who waits for which event of which container. */
+  #waiters = new Map<string, Set<{ on: "exit" | "removed"; resolve: (code: number) => void }>>();
   #locks = new Map<string, Promise<unknown>>();
 
   constructor(host: ManagerHost) {
@@ -600,6 +605,7 @@ export class ContainerManager {
     this.#live.delete(id);
     if (!c) {
       l.resolveExited(code);
+      this.#notify(id, "exit", code);
       return;
     }
     const now = Date.now();
@@ -630,6 +636,7 @@ export class ContainerManager {
     t.done();
     for (const cl of l.clients) cl.finish(Frame.EXIT, { code });
     l.resolveExited(code);
+    this.#notify(id, "exit", code);
     if (restart) {
       // Docker's back-off: 100 ms doubling per consecutive restart, reset after 10 s of running.
       const ranFor = now - c.State.StartedAt;
@@ -647,6 +654,19 @@ export class ContainerManager {
       }, delay);
       this.#live.set(id, waiting);
     }
+  }
+
+  /** Resolves the waiters of `event` (a removal ends every wait: there will be no exit). */
+  #notify(id: string, event: "exit" | "removed", code: number): void {
+    const set = this.#waiters.get(id);
+    if (!set) return;
+    for (const w of set) {
+      if (w.on === event || event === "removed") {
+        set.delete(w);
+        w.resolve(code);
+      }
+    }
+    if (!set.size) this.#waiters.delete(id);
   }
 
   /** Called with `exit <pid> <code>` from the monitor, for containers adopted after a restart. */
@@ -812,9 +832,21 @@ export class ContainerManager {
     });
   }
 
-  /** Waits until a container is not running; its exit code. */
-  async wait(ref: string): Promise<number> {
+  /**
+   * Waits for a container (Docker's wait conditions): `not-running` (default) returns at
+   * once for a container that is not running, else at its exit (after any restart);
+   * `next-exit` returns at its next exit, even one of a later start; `removed` when it has
+   * been removed. The exit code it had then.
+   */
+  async wait(ref: string, condition: WaitCondition = "not-running"): Promise<number> {
     const c = this.#store.find(ref);
+    if (condition !== "not-running") {
+      return await new Promise<number>((resolve) => {
+        let set = this.#waiters.get(c.Id);
+        if (!set) this.#waiters.set(c.Id, set = new Set());
+        set.add({ on: condition === "removed" ? "removed" : "exit", resolve });
+      });
+    }
     for (;;) {
       const l = this.#live.get(c.Id);
       if (!l) return this.#store.get(c.Id)?.State.ExitCode ?? c.State.ExitCode;
@@ -872,6 +904,7 @@ export class ContainerManager {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
     this.#store.delete(c.Id);
+    this.#notify(c.Id, "removed", c.State.ExitCode);
     this.#host.snapshots.removeRef(`container:${c.Id}`);
     if (volumes) {
       for (const v of c.AnonymousVolumes) {

@@ -25,7 +25,7 @@ import { parseSince } from "./container_logs.ts";
 import { type Container, containerPaths, containerSchema, ContainerStore } from "./container_store.ts";
 import { inspectContainer } from "./inspect.ts";
 import { ContainerStartError, InitProcess } from "./init_process.ts";
-import { ContainerManager, type ExecRequest } from "./lifecycle.ts";
+import { ContainerManager, type ExecRequest, type WaitCondition } from "./lifecycle.ts";
 import { type ExitRecord, exitsDir } from "./monitor.ts";
 import { networkIo, processTable, systemCpuNs } from "./process_table.ts";
 import { ConnReader, Frame, reachableSocketPath, socketPath, type WireError, writeAll } from "./protocol.ts";
@@ -397,7 +397,11 @@ export class Supervisor {
         await reply({ ok: true });
         return false;
       case "wait": {
-        const code = await m.wait(ref);
+        const condition = String(req.condition ?? "") || "not-running";
+        if (!["not-running", "next-exit", "removed"].includes(condition)) {
+          throw new TypeError(`invalid condition: "${condition}"`);
+        }
+        const code = await m.wait(ref, condition as WaitCondition);
         await reply({ ok: true, StatusCode: code });
         return false;
       }
