@@ -58,7 +58,7 @@ export async function main(args: string[]): Promise<number> {
  */
 export function reportError(err: unknown): number {
   if (err instanceof ExitCodeError) {
-    if (err.message) console.error(`ctr: ${err.message}`);
+    if (err.message) console.error(`ctr: ${err.message}${rootHint(err.message)}`);
     if (isDebug() && err.cause instanceof Error && err.cause.stack) console.error(err.cause.stack);
     return err.code;
   }
@@ -68,7 +68,27 @@ export function reportError(err: unknown): number {
     return 125;
   }
   const message = err instanceof Error ? err.message : String(err);
-  console.error(`ctr: ${message}`);
+  console.error(`ctr: ${message}${rootHint(message)}`);
   if (isDebug() && err instanceof Error && err.stack) console.error(err.stack);
   return 125;
+}
+
+const DENIED =
+  /\b(EPERM|EACCES)\b|Permission denied|Operation not permitted|readonly database|unable to open database/;
+
+/**
+ * A second line for a refusal met by a user who is not root: most commands create
+ * namespaces, mount, chown and open `/run/ctr`, which only root may (rootless mode does not
+ * exist). Empty otherwise, or when this process may not ask its uid.
+ */
+function rootHint(message: string): string {
+  if (!DENIED.test(message)) return "";
+  let uid: number | null;
+  try {
+    uid = Deno.uid();
+  } catch {
+    return "";
+  }
+  if (uid === 0 || uid === null) return "";
+  return `\nctr: you are not root (uid ${uid}): ctr needs root for containers, images and networks`;
 }

@@ -309,3 +309,46 @@ Deno.test({
       assertEquals(again.code, 0, again.stderr);
     }),
 });
+
+// ------------------------------------------------------------------------ not root
+
+Deno.test({
+  name: "bad input: a user who is not root is told so when refused, not only the errno (root)",
+  ignore: !IS_ROOT,
+  fn: async () => {
+    const home = await Deno.makeTempDir({ prefix: "ctr-nobody-" });
+    await Deno.chmod(home, 0o777);
+    try {
+      const asNobody = (args: string[]) =>
+        new Deno.Command("setpriv", {
+          args: [
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            `${REPO}/ctr`,
+            "--root",
+            `${home}/root`,
+            ...args,
+          ],
+          env: { HOME: home, DENO_DIR: `${home}/deno` },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+      const hint = "ctr: you are not root (uid 65534): ctr needs root for containers, images and networks";
+      const imported = await asNobody(["import", await fixture("busybox"), "bb"]);
+      assertEquals(imported.code, 1, new TextDecoder().decode(imported.stderr));
+      const lines = new TextDecoder().decode(imported.stderr).trim().split("\n");
+      assertMatch(lines[0], /^ctr: Cannot extract layer entry "\.\/": fchownat "\.": EPERM$/);
+      assertEquals(lines[1], hint);
+      const networks = await asNobody(["network", "ls"]);
+      assertEquals(networks.code, 1);
+      assertStringIncludes(new TextDecoder().decode(networks.stderr), hint);
+      // An error that is not a refusal gets no hint.
+      const usage = await asNobody(["run", "--memory", "abc", "busybox"]);
+      assertEquals(usage.code, 125);
+      assertEquals(new TextDecoder().decode(usage.stderr), "ctr: invalid size: 'abc'\n");
+    } finally {
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
