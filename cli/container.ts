@@ -712,15 +712,12 @@ const execSpec: CommandSpec = {
   minArgs: 2,
   async run(ctx) {
     const [ref, ...cmd] = ctx.args;
-    const { parseEnvFile } = await import("../runtime/run_options.ts");
+    const { parseEnvFile, parseEnvFlags } = await import("../runtime/run_options.ts");
     const env: string[] = [];
     for (const f of list(ctx.flags["env-file"])) {
       env.push(...parseEnvFile(Deno.readTextFileSync(f), (k) => Deno.env.get(k), f));
     }
-    for (const e of list(ctx.flags.env)) {
-      if (e.includes("=")) env.push(e);
-      else if (Deno.env.get(e) !== undefined) env.push(`${e}=${Deno.env.get(e)}`);
-    }
+    env.push(...parseEnvFlags(list(ctx.flags.env), (k) => Deno.env.get(k)));
     const exec = {
       cmd,
       env,

@@ -293,7 +293,8 @@ export function parseEnvFile(
     if (!line || line.startsWith("#")) return;
     const eq = line.indexOf("=");
     const key = eq === -1 ? line.trimEnd() : line.slice(0, eq);
-    if (!key || /\s/.test(key)) {
+    if (!key) throw new TypeError(`${file}:${i + 1}: no variable name in '${line}'`);
+    if (/\s/.test(key)) {
       throw new TypeError(`${file}:${i + 1}: variable '${key}' contains whitespaces`);
     }
     if (eq !== -1) out.push(line);
@@ -302,6 +303,29 @@ export function parseEnvFile(
       if (v !== undefined) out.push(`${key}=${v}`);
     }
   });
+  return out;
+}
+
+/**
+ * The `-e`/`--env` values: `KEY=value` kept as given, a bare `KEY` taken from the caller's
+ * environment (dropped when unset); an empty name is refused, as Docker does.
+ *
+ * @example
+ * ```ts
+ * parseEnvFlags(["A=1", "HOME"], (k) => k === "HOME" ? "/root" : undefined); // ["A=1", "HOME=/root"]
+ * ```
+ */
+export function parseEnvFlags(values: string[], getEnv: (k: string) => string | undefined): string[] {
+  const out: string[] = [];
+  for (const e of values) {
+    const eq = e.indexOf("=");
+    if (eq === 0 || e === "") throw new TypeError(`invalid environment variable: ${e}`);
+    if (eq > 0) out.push(e);
+    else {
+      const v = getEnv(e);
+      if (v !== undefined) out.push(`${e}=${v}`);
+    }
+  }
   return out;
 }
 
@@ -336,13 +360,7 @@ export function buildCreateRequest(flags: RunFlags, args: string[], host: RunOpt
   }
   const env: string[] = [];
   for (const f of list(flags["env-file"])) env.push(...parseEnvFile(host.readFile(f), host.getEnv, f));
-  for (const e of list(flags.env)) {
-    if (e.includes("=")) env.push(e);
-    else {
-      const v = host.getEnv(e);
-      if (v !== undefined) env.push(`${e}=${v}`);
-    }
-  }
+  env.push(...parseEnvFlags(list(flags.env), host.getEnv));
   const labels: Record<string, string> = {};
   for (const l of list(flags.label)) {
     const eq = l.indexOf("=");

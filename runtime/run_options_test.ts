@@ -3,6 +3,7 @@ import {
   buildCreateRequest,
   parseBytes,
   parseEnvFile,
+  parseEnvFlags,
   parseMountFlag,
   parseRestartPolicy,
   parseTmpfsFlag,
@@ -100,6 +101,18 @@ Deno.test("--ulimit, --restart and env files", () => {
     "C=x=y",
   ]);
   assertThrows(() => parseEnvFile("BAD KEY=1\n", () => undefined, "e.env"), TypeError, "e.env:1");
+  assertThrows(
+    () => parseEnvFile("A=1\n=x\n", () => undefined, "e.env"),
+    TypeError,
+    "e.env:2: no variable name in '=x'",
+  );
+  assertEquals(parseEnvFlags(["A=1", "B", "C", "D="], (k) => (k === "B" ? "2" : undefined)), [
+    "A=1",
+    "B=2",
+    "D=",
+  ]);
+  assertThrows(() => parseEnvFlags(["=x"], () => undefined), TypeError, "invalid environment variable: =x");
+  assertThrows(() => parseEnvFlags([""], () => undefined), TypeError, "invalid environment variable: ");
 });
 
 Deno.test("buildCreateRequest: flags into Docker's HostConfig, refused before anything exists", () => {
