@@ -830,7 +830,14 @@ const statsSpec: CommandSpec = {
       id: string;
       name: string;
       running: boolean;
-      stats?: { cpuUsageNs: number; memoryUsage: number; memoryLimit: number; pids: number };
+      stats?: {
+        cpuUsageNs: number;
+        memoryUsage: number;
+        memoryLimit: number;
+        pids: number;
+        blockRead: number;
+        blockWrite: number;
+      };
       net: { rx: number; tx: number };
     };
     type Reply = { system: number; cpus: number; samples: Sample[] };
@@ -854,7 +861,7 @@ const statsSpec: CommandSpec = {
           MemUsage: `${humanBytes(mem)} / ${humanBytes(limit)}`,
           MemPerc: `${limit ? ((mem / limit) * 100).toFixed(2) : "0.00"}%`,
           NetIO: `${humanSize(s.net.rx)} / ${humanSize(s.net.tx)}`,
-          BlockIO: "0B / 0B",
+          BlockIO: `${humanSize(s.stats?.blockRead ?? 0)} / ${humanSize(s.stats?.blockWrite ?? 0)}`,
           PIDs: String(s.stats?.pids ?? 0),
         };
       });

@@ -37,12 +37,22 @@ export interface ContainerStats {
   pids: number;
   /** 0 when unlimited. */
   pidsLimit: number;
+  /** Bytes read from and written to block devices (Docker's "BLOCK I/O"). */
+  blockRead: number;
+  blockWrite: number;
 }
 
 /** One v1 hierarchy to show inside the container: a directory name and the mount options. */
 export interface CgroupView {
   dir: string;
   options: string;
+}
+
+/** `key: value` lines (as `/proc/<pid>/io`) into numbers. */
+function parseKeyedColon(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^(\w+):\s*(\d+)$/gm)) out[m[1]] = Number(m[2]);
+  return out;
 }
 
 function hostMemory(): number {
@@ -156,7 +166,28 @@ export class ContainerCgroup {
       memoryLimit: limit,
       pids: s.pids.current,
       pidsLimit: s.pids.limit ?? 0,
+      ...(await this.#blockIo(s.io)),
     };
+  }
+
+  /**
+   * The cgroup's block I/O counters; where they stay at zero — v1 kernels of the 6.x series
+   * keep `blkio.throttle.*` counters only for cgroups with a throttle rule — the storage I/O
+   * of the container's current processes (`read_bytes`/`write_bytes` of `/proc/<pid>/io`).
+   */
+  async #blockIo(
+    io: { readBytes: number; writeBytes: number },
+  ): Promise<{ blockRead: number; blockWrite: number }> {
+    if (io.readBytes || io.writeBytes) return { blockRead: io.readBytes, blockWrite: io.writeBytes };
+    let blockRead = 0, blockWrite = 0;
+    for (const pid of await this.pids()) {
+      try {
+        const f = parseKeyedColon(Deno.readTextFileSync(`/proc/${pid}/io`));
+        blockRead += f.read_bytes ?? 0;
+        blockWrite += Math.max(0, (f.write_bytes ?? 0) - (f.cancelled_write_bytes ?? 0));
+      } catch { /* gone */ }
+    }
+    return { blockRead, blockWrite };
   }
 
   freeze(): Promise<void> {

@@ -89,6 +89,12 @@ export interface CgroupStats {
     /** The limit, or null when unlimited. */
     limit: number | null;
   };
+  /**
+   * Bytes read from and written to block devices (v1 `blkio.throttle.io_service_bytes_recursive`,
+   * v2 `io.stat`), summed over the devices. Note: v1 kernels of the 6.x series keep the
+   * throttle counters only for cgroups that have a throttle rule.
+   */
+  io: { readBytes: number; writeBytes: number };
 }
 
 /**
@@ -176,6 +182,48 @@ export function parseKeyed(text: string): Record<string, number> {
     if (k && v !== undefined && /^-?\d+$/.test(v)) out[k] = Number(v);
   }
   return out;
+}
+
+/**
+ * Sums the per-device `Read` and `Write` lines of v1's `blkio.throttle.io_service_bytes`
+ * (`MAJ:MIN Read N`, …, `Total N`).
+ *
+ * @example
+ * ```ts
+ * parseBlkioServiceBytes("8:0 Read 4096\n8:0 Write 512\n8:0 Total 4608\nTotal 4608\n");
+ * // { readBytes: 4096, writeBytes: 512 }
+ * ```
+ */
+export function parseBlkioServiceBytes(text: string): { readBytes: number; writeBytes: number } {
+  let readBytes = 0, writeBytes = 0;
+  for (const line of text.split("\n")) {
+    const [dev, op, v] = line.trim().split(/\s+/);
+    if (!dev?.includes(":") || !/^\d+$/.test(v ?? "")) continue;
+    if (op === "Read") readBytes += Number(v);
+    else if (op === "Write") writeBytes += Number(v);
+  }
+  return { readBytes, writeBytes };
+}
+
+/**
+ * Sums `rbytes` and `wbytes` over the devices of v2's `io.stat`
+ * (`MAJ:MIN rbytes=N wbytes=N rios=N wios=N dbytes=N dios=N`).
+ *
+ * @example
+ * ```ts
+ * parseIoStat("8:0 rbytes=4096 wbytes=512 rios=1 wios=1 dbytes=0 dios=0\n");
+ * // { readBytes: 4096, writeBytes: 512 }
+ * ```
+ */
+export function parseIoStat(text: string): { readBytes: number; writeBytes: number } {
+  let readBytes = 0, writeBytes = 0;
+  for (const line of text.split("\n")) {
+    for (const m of line.matchAll(/\b([rw])bytes=(\d+)/g)) {
+      if (m[1] === "r") readBytes += Number(m[2]);
+      else writeBytes += Number(m[2]);
+    }
+  }
+  return { readBytes, writeBytes };
 }
 
 /**

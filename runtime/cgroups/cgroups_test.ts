@@ -7,6 +7,7 @@
 import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
 import { SyscallError } from "../../ffi/errno.ts";
 import type { CgroupResources, Cgroups, DeviceRule } from "./cgroups.ts";
+import { parseBlkioServiceBytes, parseIoStat } from "./cgroups.ts";
 import { type CgroupFs, fakeTreeFs } from "./fs.ts";
 import { CgroupsV1 } from "./v1.ts";
 import { CgroupsV2 } from "./v2.ts";
@@ -504,4 +505,21 @@ Deno.test("cgroups v2 (fake tree): only the controllers asked for are enabled", 
   } finally {
     await Deno.remove(base, { recursive: true });
   }
+});
+
+Deno.test("cgroups: block I/O counters of v1 blkio and v2 io.stat are summed over devices", () => {
+  assertEquals(
+    parseBlkioServiceBytes(
+      "8:0 Read 4096\n8:0 Write 512\n8:0 Sync 4608\n8:0 Total 4608\n254:0 Read 10\n254:0 Write 0\nTotal 4618\n",
+    ),
+    { readBytes: 4106, writeBytes: 512 },
+  );
+  assertEquals(parseBlkioServiceBytes("Total 0\n"), { readBytes: 0, writeBytes: 0 });
+  assertEquals(
+    parseIoStat(
+      "8:0 rbytes=4096 wbytes=512 rios=1 wios=1 dbytes=0 dios=0\n254:0 rbytes=1 wbytes=2 rios=1 wios=1\n",
+    ),
+    { readBytes: 4097, writeBytes: 514 },
+  );
+  assertEquals(parseIoStat(""), { readBytes: 0, writeBytes: 0 });
 });

@@ -23,6 +23,7 @@ import {
   type Cgroups,
   type CgroupStats,
   formatDeviceRule,
+  parseBlkioServiceBytes,
   parseKeyed,
   sleep,
   V1_UNLIMITED,
@@ -234,6 +235,11 @@ export class CgroupsV1 implements Cgroups {
     return readNumber(this.#fs, `${d}/${file}`);
   }
 
+  #text(controller: string, file: string): string {
+    const d = this.#dir(controller);
+    return d && this.#fs.exists(`${d}/${file}`) ? this.#fs.read(`${d}/${file}`) : "";
+  }
+
   #keyed(controller: string, file: string): Record<string, number> {
     const d = this.#dir(controller);
     if (!d || !this.#fs.exists(`${d}/${file}`)) return {};
@@ -266,6 +272,7 @@ export class CgroupsV1 implements Cgroups {
         throttledNs: cpuStat.throttled_time ?? 0,
       },
       pids: { current: this.#readOr("pids", "pids.current", 0)!, limit: pidsMax },
+      io: parseBlkioServiceBytes(this.#text("blkio", "blkio.throttle.io_service_bytes_recursive")),
     };
   }
 

@@ -24,6 +24,7 @@ import {
   type Cgroups,
   type CgroupStats,
   type DeviceRule,
+  parseIoStat,
   parseKeyed,
   sleep,
   validateDeviceRules,
@@ -254,6 +255,7 @@ export class CgroupsV2 implements Cgroups {
         throttledNs: (cpu.throttled_usec ?? 0) * 1000,
       },
       pids: { current: this.#number("pids.current", 0) ?? 0, limit: this.#number("pids.max", null) },
+      io: parseIoStat(this.#has("io.stat") ? this.#read("io.stat") : ""),
     };
   }
 
