@@ -1,9 +1,10 @@
 /**
- * The layer cases (06, 08, 10) exactly as their "Automated check" runs them: images pushed
- * to a real `ctr serve`, pulled into an empty state root with `ctr pull`, and looked at from
- * inside a container with `ctr run` (the unit tests beside `image/unpack.ts` check the same
- * trees below the CLI). Case 08 builds with `ctr build`, pushes, and reads the layer blobs
- * back from the registry.
+ * Real-world cases exactly as their "Automated check" runs them, where the other tests stop
+ * short of it. Layer cases 06, 08, 10: images pushed to a real `ctr serve`, pulled into an
+ * empty state root with `ctr pull`, and looked at from inside a container with `ctr run` (the
+ * unit tests beside `image/unpack.ts` check the same trees below the CLI); case 08 builds
+ * with `ctr build`, pushes, and reads the layer blobs back from the registry. Case 18: the
+ * image pulled from a registry that sends no `Docker-Content-Digest` also runs.
  *
  * @module
  */
@@ -12,6 +13,8 @@ import { ctr, fixture, IS_ROOT, withRoot } from "./helpers.ts";
 import { buildImage, storeImage } from "./image_builder.ts";
 import { case06Layer1, case06Layer2, case10Layer } from "./layers.ts";
 import { spawnServe } from "./registry_helpers.ts";
+import { StubRegistry } from "./stub_registry.ts";
+import { digestOf } from "../image/digest.ts";
 import { importFixture, withContext } from "./build_helpers.ts";
 import { readTar } from "../image/tar/reader.ts";
 import { gunzipSync } from "node:zlib";
@@ -172,4 +175,28 @@ Deno.test({
         });
       })
     ),
+});
+
+Deno.test({
+  name:
+    "case 18 end to end: pulled without Docker-Content-Digest, recorded under the bytes' digest, it runs (root)",
+  ignore: !IS_ROOT,
+  fn: async () => {
+    const img = buildImage([await Deno.readFile(await fixture("busybox"))]);
+    for (const omit of [["HEAD", "GET"], ["GET"]] as ("HEAD" | "GET")[][]) {
+      const stub = new StubRegistry({ omitDigestOn: omit });
+      try {
+        stub.seed("static/app", "1", img);
+        await withRoot(async (root) => {
+          const ref = `${stub.host}/static/app:1`;
+          await ok(root, ["pull", ref]);
+          const digest = await ok(root, ["images", "--digests", "--format", "{{.Digest}}", ref]);
+          assertEquals(digest.trim(), digestOf(img.manifest.bytes));
+          assertEquals((await ctr(root, ["run", "--rm", ref, "true"])).code, 0);
+        });
+      } finally {
+        await stub.close();
+      }
+    }
+  },
 });
