@@ -126,6 +126,11 @@ const runFlags: FlagSpec[] = [
   ...NETWORK_RUN_FLAGS,
   { name: "label", short: "l", type: "list", description: "Set meta data on a container" },
   { name: "ulimit", type: "list", value: "ulimit", description: "Ulimit options" },
+  {
+    name: "log-opt",
+    type: "list",
+    description: "Log driver options (json-file: max-size, max-file)",
+  },
   { name: "cap-add", type: "list", description: "Add Linux capabilities" },
   { name: "cap-drop", type: "list", description: "Drop Linux capabilities" },
   { name: "privileged", type: "bool", description: "Give extended privileges to this container" },

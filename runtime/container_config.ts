@@ -96,6 +96,8 @@ export interface HostConfig {
   DnsSearch?: string[];
   DnsOptions?: string[];
   ExtraHosts?: string[];
+  /** Logging (`--log-opt`, merged with the daemon's `log-opts` at create; see `log_options.ts`). */
+  LogConfig?: { Type: string; Config: Record<string, string> };
 }
 
 /** What `create`/`run` send to the supervisor: the user's choices before the image is merged in. */

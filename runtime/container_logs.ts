@@ -6,8 +6,19 @@
  * `--tail`, and `-f` follows the writer's live entries without gaps or repeats (each entry
  * knows its byte offset in the file).
  *
+ * With `--log-opt max-size` the file is rotated as Docker's json-file driver does, keeping
+ * `max-file` files in all (see `log_options.ts`); `logs` reads across them:
+ *
+ * ```text
+ * containers/<id>/
+ * ├── <id>-json.log      the current file
+ * ├── <id>-json.log.1    the one before it
+ * └── <id>-json.log.2    … up to max-file − 1 of them
+ * ```
+ *
  * @module
  */
+import type { LogRotation } from "./log_options.ts";
 
 /** One log line. */
 export interface LogEntry {
@@ -98,28 +109,44 @@ export function parseSince(value: string, now: number): number {
  * ```
  */
 export class LogWriter {
+  #path: string;
+  #rotation: LogRotation;
   #file: Deno.FsFile;
   #offset: number;
+  #generation = 0;
+  #rotated = 0;
   #committed: Promise<void> = Promise.resolve();
   #partial: Record<"stdout" | "stderr", string> = { stdout: "", stderr: "" };
   #decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
   #listeners = new Set<(e: LiveEntry) => void>();
 
-  private constructor(file: Deno.FsFile, offset: number) {
+  private constructor(path: string, rotation: LogRotation, file: Deno.FsFile, offset: number) {
+    this.#path = path;
+    this.#rotation = rotation;
     this.#file = file;
     this.#offset = offset;
   }
 
-  /** Opens (creating) the log file for appending. */
-  static async open(path: string): Promise<LogWriter> {
+  /** Opens (creating) the log file for appending; `rotation` as `--log-opt max-size/max-file` ask. */
+  static async open(path: string, rotation: LogRotation = { maxSize: -1, maxFile: 1 }): Promise<LogWriter> {
     const file = await Deno.open(path, { append: true, create: true, mode: 0o640 });
     const size = (await file.stat()).size;
-    return new LogWriter(file, size);
+    return new LogWriter(path, rotation, file, size);
   }
 
-  /** Byte offset where the next entry will start. */
+  /** Byte offset where the next entry will start (in the current file). */
   get offset(): number {
     return this.#offset;
+  }
+
+  /** Where the next entry will start: the file (counted in rotations since open) and the offset in it. */
+  get position(): { generation: number; offset: number } {
+    return { generation: this.#generation, offset: this.#offset };
+  }
+
+  /** Rotations carried out on disk since open (queued ones not yet). */
+  get rotated(): number {
+    return this.#rotated;
   }
 
   /** Calls `fn` with every entry from now on. Returns the unsubscribe function. */
@@ -157,6 +184,8 @@ export class LogWriter {
 
   #append(entry: LogEntry): void {
     const bytes = encoder.encode(JSON.stringify(entry) + "\n");
+    // As Docker's json-file: a full file is rotated before the next entry goes in.
+    if (this.#rotation.maxSize > 0 && this.#offset >= this.#rotation.maxSize) this.#rotate();
     const offset = this.#offset;
     this.#offset += bytes.length;
     this.#committed = this.#committed.then(async () => {
@@ -164,6 +193,29 @@ export class LogWriter {
       while (off < bytes.length) off += await this.#file.write(bytes.subarray(off));
     }).catch(() => {});
     for (const l of this.#listeners) l({ entry, offset });
+  }
+
+  /**
+   * Starts a new file: `LOG.N-1` → `LOG.N` … `LOG` → `LOG.1`, the oldest beyond `max-file`
+   * dropped (with `max-file=1` the file just starts afresh). Runs in the write queue, so
+   * entries land in the file they were counted for.
+   */
+  #rotate(): void {
+    this.#generation++;
+    this.#offset = 0;
+    const { maxFile } = this.#rotation;
+    const path = this.#path;
+    this.#committed = this.#committed.then(async () => {
+      try {
+        this.#file.close();
+      } catch { /* closed */ }
+      if (maxFile <= 1) await Deno.remove(path).catch(() => {});
+      for (let i = maxFile - 1; i >= 1; i--) {
+        await Deno.rename(i === 1 ? path : `${path}.${i - 1}`, `${path}.${i}`).catch(() => {});
+      }
+      this.#file = await Deno.open(path, { append: true, create: true, mode: 0o640 });
+      this.#rotated++;
+    }).catch(() => {});
   }
 
   /** Resolves when everything written so far is in the file. */
@@ -191,6 +243,12 @@ export interface LogReadOptions {
   tail?: number;
   /** Stop reading at this byte offset (used by follow, to hand over to live entries). */
   endOffset?: number;
+  /**
+   * With `endOffset`: the file it is an offset in, counted back from the current one (0: the
+   * current file, 1: `LOG.1`, …) — the writer may have rotated since the offset was taken.
+   * Newer files are not read.
+   */
+  endFile?: number;
 }
 
 /**
@@ -202,25 +260,31 @@ export interface LogReadOptions {
  * ```
  */
 export async function readLogs(path: string, options: LogReadOptions = {}): Promise<LogEntry[]> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return [];
-    throw e;
-  }
-  if (options.endOffset !== undefined) bytes = bytes.subarray(0, options.endOffset);
+  // Rotated files first, oldest (highest number) first, then the current one.
+  const last = options.endFile ?? 0;
+  let count = 1;
+  while (await Deno.lstat(`${path}.${count}`).then(() => true, () => false)) count++;
   const out: LogEntry[] = [];
-  for (const line of new TextDecoder().decode(bytes).split("\n")) {
-    if (!line) continue;
-    let e: LogEntry;
+  for (let i = count - 1; i >= last; i--) {
+    let bytes: Uint8Array;
     try {
-      e = JSON.parse(line);
-    } catch {
-      continue; // a torn last line after a crash
+      bytes = await Deno.readFile(i === 0 ? path : `${path}.${i}`);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue; // rotated away meanwhile
+      throw e;
     }
-    if (!passes(e, options)) continue;
-    out.push(e);
+    if (i === last && options.endOffset !== undefined) bytes = bytes.subarray(0, options.endOffset);
+    for (const line of new TextDecoder().decode(bytes).split("\n")) {
+      if (!line) continue;
+      let e: LogEntry;
+      try {
+        e = JSON.parse(line);
+      } catch {
+        continue; // a torn last line after a crash
+      }
+      if (!passes(e, options)) continue;
+      out.push(e);
+    }
   }
   return options.tail !== undefined && options.tail >= 0
     ? out.slice(Math.max(0, out.length - options.tail))

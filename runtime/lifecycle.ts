@@ -23,6 +23,7 @@ import { ContainerCgroup } from "./container_cgroup.ts";
 import { stopwatch } from "./trace.ts";
 import { type CreateRequest, mergeEnv, mergeImageConfig } from "./container_config.ts";
 import { LogWriter, passes, readLogs } from "./container_logs.ts";
+import { logRotation, mergeLogConfig, readDaemonLogOpts } from "./log_options.ts";
 import { confinementFor, filterResolvConf, hostsFile, processSpec } from "./container_spec.ts";
 import { buildInitSpec } from "./container_spec.ts";
 import {
@@ -212,6 +213,7 @@ export class ContainerManager {
     const lowerDirs = rootfs.lowerDirs;
     t.lap("snapshots");
     const hc = structuredClone(req.hostConfig);
+    hc.LogConfig = mergeLogConfig(hc.LogConfig?.Config ?? {}, readDaemonLogOpts(this.#host.root));
     const userns = usernsFor(this.#host.root, hc.UsernsMode, this.#usernsBlocksInUse());
     if (userns) {
       hc.IdMappings = { UidMap: userns.maps.uidMap, GidMap: userns.maps.gidMap, Block: userns.block };
@@ -411,7 +413,7 @@ export class ContainerManager {
       await cgroup.join(init.pid);
       t.lap("join");
       this.#host.tellMonitor(`hold ${init.pid}`);
-      log = await LogWriter.open(paths.log);
+      log = await LogWriter.open(paths.log, logRotation(c.HostConfig.LogConfig));
       // Ports, interfaces, addresses and /etc files before the init joins the namespace.
       net ??= await this.#host.network.start(c, paths, (ref) => this.#runningRef(ref));
       t.lap("network");
@@ -692,7 +694,7 @@ export class ContainerManager {
       id: c.Id,
       pid: c.State.Pid,
       cgroup: new ContainerCgroup(this.#host.root, c.Id),
-      log: await LogWriter.open(paths.log),
+      log: await LogWriter.open(paths.log, logRotation(c.HostConfig.LogConfig)),
       clients: new Set(),
       streams: Promise.resolve(),
       exited,
@@ -981,9 +983,10 @@ export class ContainerManager {
       if (handover) live.push(entry);
       else send(entry);
     });
-    const end = l.log.offset;
+    const end = l.log.position;
     await l.log.flushed();
-    for (const e of await readLogs(paths.log, { ...options, endOffset: end })) send(e);
+    const endFile = l.log.rotated - end.generation; // rotations since the offset was taken
+    for (const e of await readLogs(paths.log, { ...options, endOffset: end.offset, endFile })) send(e);
     handover = false;
     for (const e of live) send(e);
     await Promise.race([l.exited, client.gone]);

@@ -8,6 +8,7 @@
  */
 import { parseSignal, RLIMIT } from "../ffi/constants.ts";
 import { parseNetworkRunFlags } from "./network/run_flags.ts";
+import { parseLogOptFlags } from "./log_options.ts";
 import {
   type CreateRequest,
   defaultHostConfig,
@@ -441,6 +442,8 @@ export function buildCreateRequest(flags: RunFlags, args: string[], host: RunOpt
     hc.UsernsMode = mode;
   }
   hc.Ulimits = list(flags.ulimit).map(parseUlimit);
+  const logOpts = list(flags["log-opt"]);
+  if (logOpts.length) hc.LogConfig = { Type: "json-file", Config: parseLogOptFlags(logOpts) };
 
   const stopSignal = str(flags["stop-signal"]);
   if (stopSignal !== undefined) parseSignal(stopSignal);
