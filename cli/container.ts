@@ -525,10 +525,11 @@ const psSpec: CommandSpec = {
   maxArgs: 0,
   async run(ctx) {
     const { request } = await client();
-    const { psRow, matchesFilters } = await import("../runtime/inspect.ts");
+    const { psRow, matchesFilters, parsePsFilters } = await import("../runtime/inspect.ts");
     type C = import("../runtime/container_store.ts").Container;
-    const r = await request<{ now: number; containers: C[] }>(rootDir(), { op: "list" });
     const filters = list(ctx.flags.filter);
+    parsePsFilters(filters);
+    const r = await request<{ now: number; containers: C[] }>(rootDir(), { op: "list" });
     let cs = r.containers;
     const last = typeof ctx.flags.last === "number" && ctx.flags.last > 0
       ? ctx.flags.last

@@ -334,6 +334,12 @@ const saveSpec: CommandSpec = {
     if (!output && Deno.stdout.isTerminal()) {
       throw new Error("cowardly refusing to save to a terminal. Use the -o flag or redirect");
     }
+    if (output) {
+      const dir = output.includes("/") ? output.slice(0, output.lastIndexOf("/")) || "/" : ".";
+      if (!(await Deno.stat(dir).then((st) => st.isDirectory, () => false))) {
+        throw new Error(`invalid output path: directory "${dir}" does not exist`);
+      }
+    }
     const { saveArchive } = await import("../image/archive_save.ts");
     const stores = await openStores();
     try {

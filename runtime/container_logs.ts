@@ -84,7 +84,7 @@ export function timeMs(time: string): number {
  * parseSince("10m", Date.now()); // ten minutes ago
  * ```
  */
-export function parseSince(value: string, now: number): number {
+export function parseSince(value: string, now: number, flag: "since" | "until" = "since"): number {
   const v = value.trim();
   if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
   if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(v)) {
@@ -94,7 +94,11 @@ export function parseSince(value: string, now: number): number {
     return now - total;
   }
   const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new TypeError(`invalid value for "since": ${value}`);
+  if (Number.isNaN(t)) {
+    throw new TypeError(
+      `invalid value for "${flag}": ${JSON.stringify(value)} is neither a time nor a duration`,
+    );
+  }
   return t;
 }
 

@@ -127,6 +127,56 @@ export function psRow(c: Container, now: number, options: { noTrunc?: boolean } 
   };
 }
 
+const PS_FILTER_KEYS = [
+  "name",
+  "id",
+  "status",
+  "label",
+  "ancestor",
+  "exited",
+  "before",
+  "since",
+  "volume",
+  "network",
+];
+const STATUSES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
+
+/**
+ * Checks `ps --filter` values and groups them by key; throws `TypeError` naming a bad one
+ * (unknown key, unknown status, non-numeric exit code, broken name pattern) — also when no
+ * container would be tested against it.
+ *
+ * @example
+ * ```ts
+ * parsePsFilters(["status=exited", "name=web"]); // Map { "status" => ["exited"], "name" => ["web"] }
+ * ```
+ */
+export function parsePsFilters(filters: string[]): Map<string, string[]> {
+  const byKey = new Map<string, string[]>();
+  for (const f of filters) {
+    const eq = f.indexOf("=");
+    if (eq === -1) throw new TypeError(`bad format of filter (expected name=value): ${f}`);
+    const key = f.slice(0, eq).toLowerCase();
+    const value = f.slice(eq + 1);
+    if (!PS_FILTER_KEYS.includes(key)) throw new TypeError(`invalid filter '${key}'`);
+    if (key === "status" && !STATUSES.includes(value)) {
+      throw new TypeError(`invalid filter 'status=${value}': a status is one of ${STATUSES.join(", ")}`);
+    }
+    if (key === "exited" && !/^-?\d+$/.test(value)) {
+      throw new TypeError(`invalid filter 'exited=${value}': an exit code is an integer`);
+    }
+    if (key === "name") {
+      try {
+        new RegExp(value.replace(/^\//, ""));
+      } catch {
+        throw new TypeError(`invalid filter 'name=${value}': not a valid pattern`);
+      }
+    }
+    byKey.set(key, [...(byKey.get(key) ?? []), value]);
+  }
+  return byKey;
+}
+
 /**
  * Whether a container passes `ps --filter` filters (`name=`, `id=`, `status=`, `label=`,
  * `ancestor=`, `exited=`, `before=`/`since=` are matched against ids/names of `all`).
@@ -138,13 +188,7 @@ export function psRow(c: Container, now: number, options: { noTrunc?: boolean } 
  * ```
  */
 export function matchesFilters(c: Container, filters: string[], all: Container[] = []): boolean {
-  const byKey = new Map<string, string[]>();
-  for (const f of filters) {
-    const eq = f.indexOf("=");
-    if (eq === -1) throw new TypeError(`bad format of filter (expected name=value): ${f}`);
-    const key = f.slice(0, eq).toLowerCase();
-    byKey.set(key, [...(byKey.get(key) ?? []), f.slice(eq + 1)]);
-  }
+  const byKey = parsePsFilters(filters);
   const find = (ref: string) =>
     all.find((x) => x.Id === ref || x.Name === ref.replace(/^\//, "") || x.Id.startsWith(ref));
   for (const [key, values] of byKey) {

@@ -6,6 +6,7 @@ import {
   humanDuration,
   inspectContainer,
   matchesFilters,
+  parsePsFilters,
   psRow,
   statusText,
 } from "./inspect.ts";
@@ -92,6 +93,25 @@ Deno.test("inspect: ps filters — same key OR'ed, different keys AND'ed", () =>
   assert(matchesFilters(a, ["before=db"], all));
   assert(matchesFilters(b, ["since=web", "id=bbb"], all));
   assertThrows(() => matchesFilters(a, ["colour=blue"], all), TypeError, "invalid filter");
+});
+
+Deno.test("inspect: bad ps filters are refused whole, before any container is looked at", () => {
+  assertEquals([...parsePsFilters(["status=exited", "name=w", "status=paused"])], [
+    ["status", ["exited", "paused"]],
+    ["name", ["w"]],
+  ]);
+  assertThrows(() => parsePsFilters(["name=web", "colour=blue"]), TypeError, "invalid filter 'colour'");
+  assertThrows(
+    () => parsePsFilters(["status=bogus"]),
+    TypeError,
+    "invalid filter 'status=bogus': a status is one of",
+  );
+  assertThrows(() => parsePsFilters(["exited=abc"]), TypeError, "invalid filter 'exited=abc'");
+  assertThrows(() => parsePsFilters(["name=["]), TypeError, "invalid filter 'name=['");
+  assertThrows(() => parsePsFilters(["name"]), TypeError, "bad format of filter");
+  // A later bad key is found even when an earlier one already rules the container out.
+  const a = container({}, { Status: "running" });
+  assertThrows(() => matchesFilters(a, ["status=exited", "colour=blue"], [a]), TypeError, "invalid filter");
 });
 
 Deno.test("inspect: Docker-shaped document", () => {

@@ -473,8 +473,11 @@ export class Supervisor {
       }
       case "logs": {
         const c = this.store.find(ref);
-        await reply({ ok: true, tty: c.Config.Tty });
+        // Bad times are refused before the stream starts, so the CLI fails with the message.
         const now = Date.now();
+        const since = req.since ? parseSince(String(req.since), now) : undefined;
+        const until = req.until ? parseSince(String(req.until), now, "until") : undefined;
+        await reply({ ok: true, tty: c.Config.Tty });
         const client = new AttachClient(conn, { stdout: req.stdout !== false, stderr: req.stderr !== false });
         (async () => {
           for await (const _ of reader.frames()) { /* the client only closes */ }
@@ -482,8 +485,8 @@ export class Supervisor {
         })();
         await m.logs(c.Id, client, {
           follow: req.follow === true,
-          since: req.since ? parseSince(String(req.since), now) : undefined,
-          until: req.until ? parseSince(String(req.until), now) : undefined,
+          since,
+          until,
           tail: typeof req.tail === "number" && req.tail >= 0 ? req.tail : undefined,
           timestamps: req.timestamps === true,
         });

@@ -352,3 +352,74 @@ Deno.test({
     }
   },
 });
+
+// ------------------------------------------------------------------------ bad flag values
+
+/** Arguments, the exit code, and the exact stderr a command must give (nothing created). */
+const badFlags: [string[], number, string][] = [
+  [["run", "--memory", "abc", "busybox"], 125, "ctr: invalid size: 'abc'"],
+  [
+    ["run", "-p", "99999:80", "busybox"],
+    125,
+    "ctr: Invalid host port 99999 in port spec 99999:80: must be 1-65535",
+  ],
+  [["run", "-p", "80:abc", "busybox"], 125, 'ctr: Invalid container port "abc" in port spec 80:abc'],
+  [["run", "--cpus", "-1", "busybox"], 125, 'ctr: invalid argument "-1" for "--cpus" flag'],
+  [
+    ["run", "-w", "rel", "busybox"],
+    125,
+    "ctr: the working directory 'rel' is invalid, it needs to be an absolute path",
+  ],
+  [["run", "-v", ":/x", "busybox"], 125, "ctr: invalid volume specification: ':/x'"],
+  [["run", "-v", "/tmp:/x:zz", "busybox"], 125, "ctr: invalid mode: zz"],
+  [["run", "-e", "=x", "busybox"], 125, "ctr: invalid environment variable: =x"],
+  [
+    ["run", "--restart", "bogus", "busybox"],
+    125,
+    "ctr: invalid restart policy: unknown policy 'bogus'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'",
+  ],
+  [
+    ["run", "--pids-limit", "x", "busybox"],
+    125,
+    'ctr: invalid argument "x" for "--pids-limit" flag: not a number\nSee \'ctr run --help\'.',
+  ],
+  [["kill", "-s", "NOPE", "c1"], 125, "ctr: Invalid signal: NOPE"],
+  [
+    ["logs", "--since", "garbage", "c1"],
+    125,
+    'ctr: invalid value for "since": "garbage" is neither a time nor a duration',
+  ],
+  [
+    ["logs", "--until", "garbage", "c1"],
+    125,
+    'ctr: invalid value for "until": "garbage" is neither a time nor a duration',
+  ],
+  [["logs", "--tail", "abc", "c1"], 125, 'ctr: invalid value for "tail": abc'],
+  [["ps", "--filter", "bogus=1"], 125, "ctr: invalid filter 'bogus'"],
+  [
+    ["ps", "--filter", "status=bogus"],
+    125,
+    "ctr: invalid filter 'status=bogus': a status is one of created, restarting, running, removing, paused, exited, dead",
+  ],
+  [
+    ["save", "-o", "/nonexistent/dir/x.tar", "busybox"],
+    1,
+    'ctr: invalid output path: directory "/nonexistent/dir" does not exist',
+  ],
+];
+
+Deno.test({
+  name: "bad input: bad flag values are refused with Docker's words and nothing is created (root)",
+  ignore: !IS_ROOT,
+  fn: () =>
+    withRoot(async (root) => {
+      await importFixture(root, "busybox");
+      assertEquals((await ctr(root, ["create", "--name", "c1", "busybox", "true"])).code, 0);
+      const before = (await ctr(root, ["ps", "-aq", "--no-trunc"])).stdout;
+      for (const [args, code, stderr] of badFlags) {
+        const r = await ctr(root, args);
+        assertEquals([r.code, r.stderr.trimEnd()], [code, stderr], args.join(" "));
+      }
+      assertEquals((await ctr(root, ["ps", "-aq", "--no-trunc"])).stdout, before);
+    }),
+});
