@@ -336,6 +336,18 @@ const systemGroup: CommandSpec = {
     infoSpec,
     pruneSpec,
     {
+      name: "service",
+      usage: "",
+      description:
+        "Start ctr's supervisor for the state root unless it runs, and return once it serves\n(after a reboot it starts the containers whose restart policy says so; for a boot-time service unit, see README.md)",
+      maxArgs: 0,
+      async run() {
+        const { request } = await import("../runtime/client.ts");
+        const r = await request<{ pid: number }>(rootDir(), { op: "ping" });
+        console.log(`ctr supervisor for ${rootDir()} is running (pid ${r.pid})`);
+      },
+    },
+    {
       name: "reset",
       usage: "[OPTIONS]",
       description:

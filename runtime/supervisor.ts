@@ -30,6 +30,14 @@ import { type ExitRecord, exitsDir } from "./monitor.ts";
 import { networkIo, processTable, systemCpuNs } from "./process_table.ts";
 import { ConnReader, Frame, reachableSocketPath, socketPath, type WireError, writeAll } from "./protocol.ts";
 import { VolumeStore } from "./volume_store.ts";
+import {
+  currentBootId,
+  everythingWentDown,
+  type FoundContainer,
+  recordBootId,
+  recordedBootId,
+  shouldStartAtBoot,
+} from "./restart_on_boot.ts";
 
 function wireError(e: unknown): WireError {
   const message = e instanceof Error ? e.message : String(e);
@@ -174,32 +182,49 @@ export class Supervisor {
     );
     await this.network.recover(running, new Set(all.map((c) => c.Id)))
       .catch((e) => console.error(`ctr supervisor: network recovery: ${e.message}`));
-    for (const c of all) {
+    const found: FoundContainer[] = all.map((c) => {
       const s = c.State;
-      if (s.Status !== "running" && s.Status !== "paused" && s.Status !== "restarting") continue;
-      if (s.Status !== "restarting" && s.Pid > 0 && this.#alive(s.Pid, s.PidStartTime)) {
+      const wasRunning = s.Status === "running" || s.Status === "paused" || s.Status === "restarting";
+      return {
+        container: c,
+        wasRunning,
+        alive: wasRunning && s.Status !== "restarting" && s.Pid > 0 && this.#alive(s.Pid, s.PidStartTime),
+        recordedExit: wasRunning ? exits.get(s.Pid)?.code : undefined,
+      };
+    });
+    const bootId = currentBootId();
+    const previousBoot = recordedBootId(this.root);
+    const rebooted = previousBoot !== undefined && bootId !== "" && previousBoot !== bootId;
+    const situation = { rebooted, fresh: everythingWentDown(found, rebooted) };
+    if (situation.fresh) {
+      console.error(
+        `ctr supervisor: ${
+          rebooted ? "the host rebooted" : "every process of this root was gone"
+        }: applying restart policies`,
+      );
+    }
+    const toStart: Container[] = [];
+    for (const f of found) {
+      const c = f.container;
+      if (f.alive) {
         await this.manager.adopt(c);
         continue;
       }
-      const rec = exits.get(s.Pid);
-      await this.manager.recordLostExit(c, rec?.code, rec?.time ?? Date.now());
-      if (s.Status === "restarting" || (rec && this.#shouldRestart(c, rec.code))) {
-        this.manager.start(c.Id).catch((e) =>
-          console.error(`ctr supervisor: restart ${c.Name}: ${e.message}`)
-        );
+      if (f.wasRunning) {
+        const rec = exits.get(c.State.Pid);
+        await this.manager.recordLostExit(c, rec?.code, rec?.time ?? Date.now());
       }
+      if (shouldStartAtBoot(f, situation)) toStart.push(c);
+    }
+    if (bootId) recordBootId(this.root, bootId);
+    for (const c of toStart) {
+      this.manager.start(c.Id).catch((e) => console.error(`ctr supervisor: restart ${c.Name}: ${e.message}`));
     }
     for (const pid of exits.keys()) {
       try {
         Deno.removeSync(`${exitsDir(this.root)}/${pid}`);
       } catch { /* gone */ }
     }
-  }
-
-  #shouldRestart(c: Container, code: number): boolean {
-    const p = c.HostConfig.RestartPolicy;
-    if (c.State.StoppedByUser) return false;
-    return p.Name === "always" || p.Name === "unless-stopped" || (p.Name === "on-failure" && code !== 0);
   }
 
   #alive(pid: number, startTime: number): boolean {
