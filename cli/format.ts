@@ -185,11 +185,19 @@ function lookup(value: Value, path: string): Value {
   return v;
 }
 
-function literal(arg: string, dot: Value): Value {
+/** Template variables in scope: `$` (the value the template was given) and `$name`s of range. */
+type Vars = Map<string, Value>;
+
+function literal(arg: string, dot: Value, vars: Vars): Value {
   if (arg.startsWith('"')) return JSON.parse(arg);
   if (arg.startsWith("`")) return arg.slice(1, -1);
   if (arg === ".") return dot;
   if (arg.startsWith(".")) return lookup(dot, arg);
+  if (arg.startsWith("$")) {
+    const m = /^(\$\w*)(.*)$/.exec(arg)!;
+    if (!vars.has(m[1])) throw new SyntaxError(`template: undefined variable "${m[1]}"`);
+    return lookup(vars.get(m[1]), m[2]);
+  }
   if (/^-?\d+(\.\d+)?$/.test(arg)) return Number(arg);
   if (arg === "true" || arg === "false") return arg === "true";
   if (arg === "nil") return null;
@@ -240,14 +248,24 @@ const FUNCS: Record<string, (...args: Value[]) => Value> = {
     );
   },
   truncate: (s, n) => String(s ?? "").slice(0, Number(n)),
+  // Go's comparison and logic functions, for `if` (arguments are already evaluated).
+  eq: (a, ...bs) => bs.some((b) => b === a),
+  ne: (a, b) => a !== b,
+  lt: (a, b) => (a as number) < (b as number),
+  le: (a, b) => (a as number) <= (b as number),
+  gt: (a, b) => (a as number) > (b as number),
+  ge: (a, b) => (a as number) >= (b as number),
+  not: (v) => !truthy(v),
+  and: (...vs) => vs.find((v) => !truthy(v)) ?? vs[vs.length - 1],
+  or: (...vs) => vs.find((v) => truthy(v)) ?? vs[vs.length - 1],
 };
 
-function evalCommand(cmd: string, dot: Value, piped: Value[] = []): Value {
+function evalCommand(cmd: string, dot: Value, vars: Vars, piped: Value[] = []): Value {
   const args = splitArgs(cmd);
   if (!args.length) throw new SyntaxError("template: empty command");
   const [head, ...rest] = args;
-  if (head in FUNCS) return FUNCS[head](...rest.map((a) => literal(a, dot)), ...piped);
-  if (!head.startsWith(".") && !/^["`\d-]|^(true|false|nil)$/.test(head)) {
+  if (head in FUNCS) return FUNCS[head](...rest.map((a) => literal(a, dot, vars)), ...piped);
+  if (!/^[.$]/.test(head) && !/^["`\d-]|^(true|false|nil)$/.test(head)) {
     throw new SyntaxError(`template: function "${head}" not defined`);
   }
   if (rest.length) throw new SyntaxError(`template: can't give argument to non-function ${head}`);
@@ -255,19 +273,138 @@ function evalCommand(cmd: string, dot: Value, piped: Value[] = []): Value {
     ? (() => {
       throw new SyntaxError(`template: can't pipe into non-function ${head}`);
     })()
-    : literal(head, dot);
+    : literal(head, dot, vars);
 }
 
-function evalPipeline(expr: string, dot: Value): Value {
+function evalPipeline(expr: string, dot: Value, vars: Vars): Value {
   const parts = expr.split(/\|(?=(?:[^"]*"[^"]*")*[^"]*$)/).map((p) => p.trim());
-  let v = evalCommand(parts[0], dot);
-  for (const p of parts.slice(1)) v = evalCommand(p, dot, [v]);
+  let v = evalCommand(parts[0], dot, vars);
+  for (const p of parts.slice(1)) v = evalCommand(p, dot, vars, [v]);
   return v;
 }
 
+/** A parsed template: text, printed pipelines, and the control actions Docker users write. */
+type Node =
+  | { kind: "text"; text: string }
+  | { kind: "print"; expr: string }
+  | { kind: "if" | "with"; expr: string; body: Node[]; orElse: Node[] }
+  | { kind: "range"; expr: string; keyVar?: string; valueVar?: string; body: Node[]; orElse: Node[] };
+
 /**
- * Renders a Go template subset against a value. Unknown functions and unsupported actions
- * throw `SyntaxError` with Go's wording.
+ * Parses tokens into nodes up to an `else` or `end` (returned as `stop`), or to the end.
+ * `{{else if X}}` / `{{else with X}}` become a nested node in the else branch.
+ */
+function parseNodes(tokens: Token[], pos: { i: number }): { nodes: Node[]; stop?: string } {
+  const nodes: Node[] = [];
+  while (pos.i < tokens.length) {
+    const t = tokens[pos.i++];
+    if (t.kind === "text") {
+      nodes.push({ kind: "text", text: t.text });
+      continue;
+    }
+    const word = t.text.split(/\s/)[0];
+    if (word === "end" || word === "else") return { nodes, stop: t.text };
+    if (/^(define|template|block|break|continue)$/.test(word)) {
+      throw new SyntaxError(`template: "${word}" actions are not supported by ctr`);
+    }
+    if (word !== "if" && word !== "with" && word !== "range") {
+      nodes.push({ kind: "print", expr: t.text });
+      continue;
+    }
+    nodes.push(parseBlock(word, t.text.slice(word.length).trim(), tokens, pos));
+  }
+  return { nodes };
+}
+
+function parseBlock(word: "if" | "with" | "range", rest: string, tokens: Token[], pos: { i: number }): Node {
+  if (!rest) throw new SyntaxError(`template: missing value for ${word}`);
+  const body = parseNodes(tokens, pos);
+  let orElse: Node[] = [];
+  let stop = body.stop;
+  if (stop !== undefined && stop !== "end") {
+    const chained = stop.slice(4).trim(); // after "else"
+    const chainWord = chained.split(/\s/)[0];
+    if (chainWord === "if" || chainWord === "with") {
+      // `else if` closes with the outer block's single `end`.
+      orElse = [parseBlock(chainWord, chained.slice(chainWord.length).trim(), tokens, pos)];
+      stop = "end";
+    } else if (chained) {
+      throw new SyntaxError(`template: unexpected "${chained}" after else`);
+    } else {
+      const e = parseNodes(tokens, pos);
+      orElse = e.nodes;
+      stop = e.stop;
+    }
+  }
+  if (stop !== "end") throw new SyntaxError(`template: unexpected EOF: ${word} without end`);
+  if (word !== "range") return { kind: word, expr: rest, body: body.nodes, orElse };
+  const decl = /^(\$\w+)(?:\s*,\s*(\$\w+))?\s*:=\s*(.+)$/.exec(rest);
+  if (!decl) return { kind: "range", expr: rest, body: body.nodes, orElse };
+  return decl[2]
+    ? { kind: "range", expr: decl[3], keyVar: decl[1], valueVar: decl[2], body: body.nodes, orElse }
+    : { kind: "range", expr: decl[3], valueVar: decl[1], body: body.nodes, orElse };
+}
+
+/** Go's truth: false, 0, nil and empty strings, lists and maps are false. */
+function truthy(v: Value): boolean {
+  if (v === undefined || v === null || v === false || v === 0 || v === "") return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === "object") return Object.keys(v as object).length > 0;
+  return true;
+}
+
+function render(nodes: Node[], dot: Value, vars: Vars): string {
+  let out = "";
+  for (const n of nodes) {
+    switch (n.kind) {
+      case "text":
+        out += n.text;
+        break;
+      case "print": {
+        const v = evalPipeline(n.expr, dot, vars);
+        out += typeof v === "string" ? v : show(v);
+        break;
+      }
+      case "if":
+      case "with": {
+        const v = evalPipeline(n.expr, dot, vars);
+        if (truthy(v)) out += render(n.body, n.kind === "with" ? v : dot, vars);
+        else out += render(n.orElse, dot, vars);
+        break;
+      }
+      case "range": {
+        const v = evalPipeline(n.expr, dot, vars);
+        // Maps in key order, as Go ranges over them.
+        const items: [Value, Value][] = Array.isArray(v)
+          ? v.map((x, i) => [i, x])
+          : v && typeof v === "object"
+          ? Object.keys(v).sort().map((k) => [k, (v as Record<string, Value>)[k]])
+          : v === undefined || v === null
+          ? []
+          : (() => {
+            throw new TypeError(`template: range can't iterate over ${show(v)}`);
+          })();
+        if (!items.length) {
+          out += render(n.orElse, dot, vars);
+          break;
+        }
+        for (const [k, x] of items) {
+          const scope = new Map(vars);
+          if (n.keyVar) scope.set(n.keyVar, k);
+          if (n.valueVar) scope.set(n.valueVar, x);
+          out += render(n.body, x, scope);
+        }
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Renders a Go template subset against a value: fields, `$` and range variables, the
+ * functions Docker adds (`json`, `join`, `index`, …), pipelines, and `if`/`else`/`with`/`range`
+ * blocks. Unknown functions and unsupported actions throw `SyntaxError` with Go's wording.
  *
  * @example
  * ```ts
@@ -276,19 +413,10 @@ function evalPipeline(expr: string, dot: Value): Value {
  * ```
  */
 export function formatTemplate(tpl: string, value: Value): string {
-  let out = "";
-  for (const t of tokenize(tpl.replace(/\\t/g, "\t").replace(/\\n/g, "\n"))) {
-    if (t.kind === "text") {
-      out += t.text;
-      continue;
-    }
-    if (/^(range|if|with|else|end|define|template|block)\b/.test(t.text)) {
-      throw new SyntaxError(`template: "${t.text.split(/\s/)[0]}" actions are not supported by ctr`);
-    }
-    const v = evalPipeline(t.text, value);
-    out += typeof v === "string" ? v : show(v);
-  }
-  return out;
+  const tokens = tokenize(tpl.replace(/\\t/g, "\t").replace(/\\n/g, "\n"));
+  const parsed = parseNodes(tokens, { i: 0 });
+  if (parsed.stop !== undefined) throw new SyntaxError(`template: unexpected {{${parsed.stop}}}`);
+  return render(parsed.nodes, value, new Map([["$", value]]));
 }
 
 /**

@@ -61,7 +61,47 @@ Deno.test("formatTemplate: fields, functions, pipelines", () => {
   assertEquals(formatTemplate("{{.Tags}} {{.N}}", v), "[x y] <no value>");
   assertEquals(formatTemplate("{{upper .Id}}\\t.", v), "SHA256:ABC\t.");
   assertThrows(() => formatTemplate("{{nope .Id}}", v), SyntaxError, 'function "nope" not defined');
-  assertThrows(() => formatTemplate("{{range .Tags}}{{.}}{{end}}", v), SyntaxError, "not supported");
+  assertThrows(() => formatTemplate('{{template "x"}}', v), SyntaxError, "not supported");
+});
+
+Deno.test("formatTemplate: range, if, else, with and variables, as Docker users write them", () => {
+  const doc = {
+    Name: "/web",
+    Tags: ["x", "y"],
+    Empty: [],
+    NetworkSettings: { Networks: { front: { IPAddress: "10.0.0.2" }, back: { IPAddress: "10.1.0.2" } } },
+    Config: { Labels: { b: "2", a: "1" }, Env: null },
+  };
+  // The classic: a container's addresses (maps range in key order).
+  assertEquals(
+    formatTemplate("{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", doc),
+    "10.1.0.2 10.0.0.2 ",
+  );
+  assertEquals(formatTemplate("{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}", doc), "a=1;b=2;");
+  assertEquals(
+    formatTemplate("{{range $i, $t := .Tags}}{{$i}}:{{$t}}{{$.Name}} {{end}}", doc),
+    "0:x/web 1:y/web ",
+  );
+  assertEquals(formatTemplate("{{range .Empty}}no{{else}}empty{{end}}", doc), "empty");
+  assertEquals(formatTemplate("{{range .Config.Env}}{{.}}{{end}}.", doc), ".");
+  assertEquals(formatTemplate("{{if .Tags}}has{{else}}none{{end}}", doc), "has");
+  assertEquals(formatTemplate("{{if .Empty}}a{{else if .Name}}b{{else}}c{{end}}", doc), "b");
+  assertEquals(
+    formatTemplate("{{with .NetworkSettings.Networks.front}}{{.IPAddress}}{{end}}", doc),
+    "10.0.0.2",
+  );
+  assertEquals(formatTemplate("{{with .Config.Env}}x{{else}}unset{{end}}", doc), "unset");
+  assertEquals(formatTemplate("{{- range .Tags }}\n  {{ . }}{{ end }}", doc), "\n  x\n  y");
+  assertEquals(formatTemplate('{{if eq .Name "/web"}}yes{{end}} {{if not .Empty}}no{{end}}', doc), "yes no");
+  assertEquals(formatTemplate("{{if and .Tags .Empty}}a{{else if or .Empty .Name}}b{{end}}", doc), "b");
+  assertThrows(() => formatTemplate("{{range .Tags}}{{.}}", doc), SyntaxError, "range without end");
+  assertThrows(() => formatTemplate("{{.Name}}{{end}}", doc), SyntaxError, "unexpected {{end}}");
+  assertThrows(() => formatTemplate("{{$nope}}", doc), SyntaxError, 'undefined variable "$nope"');
+  assertThrows(
+    () => formatTemplate("{{range .Name}}{{end}}", doc),
+    TypeError,
+    "range can't iterate over /web",
+  );
 });
 
 Deno.test("formatRows: json lines with sorted keys, and tables with headers", () => {
