@@ -33,6 +33,12 @@ export interface Http1Options {
   handler: (req: Request, info: Http1Info) => Response | Promise<Response>;
   /** Told about errors that are the server's (handler throws, write failures). */
   onError?: (error: unknown) => void;
+  /**
+   * Told about a connection the client broke: a failed TLS handshake (plain HTTP at a TLS
+   * port, a certificate the client refused) or a TLS stream cut without close_notify. Not
+   * the server's errors, but worth a line for whoever debugs a client's trust setup.
+   */
+  onClientError?: (error: unknown, remote: Deno.NetAddr) => void;
 }
 
 /** A running server. */
@@ -726,6 +732,8 @@ export function serveHttp1(options: Http1Options): Http1Server {
     } catch (e) {
       if (e instanceof BadRequest) {
         await writeResponse(conn, plainResponse(e.status, e.message), false, false).catch(() => {});
+      } else if (e instanceof Deno.errors.InvalidData || e instanceof Deno.errors.UnexpectedEof) {
+        options.onClientError?.(e, remoteAddr);
       } else if (
         !(e instanceof Deno.errors.BadResource || e instanceof Deno.errors.ConnectionReset ||
           e instanceof Deno.errors.Interrupted || e instanceof Deno.errors.BrokenPipe)

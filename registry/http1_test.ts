@@ -194,3 +194,52 @@ Deno.test("http1: a handler that throws gives 500; HTTP/1.0 closes unless keep-a
     const old = await raw(port, "GET /a HTTP/1.0\r\n\r\n");
     assertMatch(old, /^HTTP\/1\.1 200 [^]*connection: close/);
   }));
+
+Deno.test("http1: a client that breaks the TLS handshake is a client error, not the server's", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ctr-http1-tls-" });
+  try {
+    const out = await new Deno.Command("openssl", {
+      args: [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        `${dir}/k.pem`,
+        "-out",
+        `${dir}/c.pem`,
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+      ],
+      stderr: "null",
+    }).output();
+    assert(out.success, "openssl made a certificate");
+    const serverErrors: unknown[] = [];
+    const clientErrors: string[] = [];
+    const server = serveHttp1({
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: { cert: await Deno.readTextFile(`${dir}/c.pem`), key: await Deno.readTextFile(`${dir}/k.pem`) },
+      handler: () => new Response("x"),
+      onError: (e) => serverErrors.push(e),
+      onClientError: (e, remote) => clientErrors.push(`${(e as Error).name} ${remote.hostname}`),
+    });
+    try {
+      // Plain HTTP at the TLS port, as a client trying http:// first does.
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      await conn.write(enc.encode("GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n"));
+      await conn.read(new Uint8Array(1024)).catch(() => null);
+      conn.close();
+      for (let i = 0; i < 100 && !clientErrors.length; i++) await new Promise((r) => setTimeout(r, 10));
+      assertEquals(clientErrors, ["InvalidData 127.0.0.1"]);
+      assertEquals(serverErrors, []);
+    } finally {
+      await server.shutdown();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

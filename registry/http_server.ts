@@ -106,6 +106,11 @@ export async function runHttpServer(settings: ServerSettings, log = new JsonLog(
         tls: settings.tls,
         onError: (e) =>
           log.error("internal error", { error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
+        onClientError: (e, remote) =>
+          info("client connection failed", {
+            remote: remote.hostname,
+            error: e instanceof Error ? e.message : String(e),
+          }),
         handler,
       });
     } catch (e) {

@@ -174,6 +174,13 @@ Deno.test("serve: HTTPS registry trusted through <root>/certs.d/<host>/ca.crt", 
         const untrusted = await run(root, ["push", name]);
         assertEquals(untrusted.code, 1);
         assertMatch(untrusted.stderr, /certificate|UnknownIssuer/i);
+        // The plain-HTTP try at the TLS port is named for what it is, and the way out is given.
+        assertStringIncludes(untrusted.stderr, `http://${reg.host}: the server expects HTTPS; https://`);
+        assert(!untrusted.stderr.includes("invalid HTTP version"), untrusted.stderr);
+        assertStringIncludes(
+          untrusted.stderr,
+          `put its certificate in certs.d/${reg.host}/ca.crt under the state root or /etc/docker`,
+        );
         await Deno.mkdir(`${root}/certs.d/${reg.host}`, { recursive: true });
         await Deno.copyFile(pki.ca, `${root}/certs.d/${reg.host}/ca.crt`);
         const pushed = await run(root, ["push", name]);

@@ -247,7 +247,18 @@ export class RegistryClient {
           }
           return client;
         } catch (e) {
-          errors.push(`${base}/v2/: ${errorText(e)}`);
+          const text = errorText(e);
+          if (base.startsWith("http:") && /invalid HTTP version parsed/.test(text)) {
+            // TLS bytes where HTTP was expected: say so rather than quote the parser.
+            errors.push(`${base}: the server expects HTTPS`);
+            continue;
+          }
+          errors.push(`${base}/v2/: ${text}`);
+          if (/invalid peer certificate|certificate/i.test(text)) {
+            errors.push(
+              `to trust the registry's certificate authority, put its certificate in certs.d/${endpoint.registry}/ca.crt under the state root or /etc/docker`,
+            );
+          }
           if (isNetworkError(e)) transient = true;
           else definitive = true;
         }
