@@ -136,6 +136,9 @@ export const commands: CommandSpec[] = [
         const config = await loadRegistryConfig(root);
         const certs = certsDirs(root);
         const quiet = Boolean(flags.quiet);
+        if (!quiet && !flags["all-tags"] && ref.tag === undefined && ref.digest === undefined) {
+          console.log("Using default tag: latest"); // as Docker says it
+        }
         const progress = quiet ? silentProgress : createProgress();
         const store = await openStore();
         const unpack = snapshotUnpacker(root, store);

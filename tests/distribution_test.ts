@@ -108,6 +108,13 @@ Deno.test("pull/push: round trip through a registry keeps every digest", () =>
         ]);
         const q = await run(dst, ["pull", "-q", name]);
         assertEquals(q.stdout, `${name}\n`);
+        // Without a tag, Docker's first line says which one it takes.
+        await storeImage(src, `${stub.host}/team/app:latest`, img);
+        assertEquals((await run(src, ["push", `${stub.host}/team/app:latest`])).code, 0);
+        const untagged = await run(dst, ["pull", `${stub.host}/team/app`]);
+        assertEquals(untagged.code, 0, untagged.stderr);
+        assertEquals(untagged.stdout.split("\n")[0], "Using default tag: latest");
+        assertEquals(untagged.stdout.trim().split("\n").pop(), `${stub.host}/team/app:latest`);
       });
     })));
 
